@@ -1,0 +1,144 @@
+// nanobind glue only: check shapes, release the GIL, call the core. The Python layer
+// (src/mcindex/*.py) validates user input first and gives the friendly messages; the checks
+// here are the last line of defence so that no call can make the core read out of bounds.
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/tuple.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/vector.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "bitset.hpp"
+#include "distance/distance.hpp"
+#include "search/exact_search.hpp"
+
+namespace nb = nanobind;
+using namespace mcindex;
+
+namespace {
+
+using Matrix = nb::ndarray<const float, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+using Words = nb::ndarray<const std::uint64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+using IdList = nb::ndarray<const std::uint32_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+using Int32Vec = nb::ndarray<const std::int32_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+
+template <typename T>
+nb::ndarray<nb::numpy, T, nb::ndim<2>> owned_matrix(std::size_t rows, std::size_t cols) {
+  T* buf = new T[rows * cols > 0 ? rows * cols : 1];
+  nb::capsule owner(buf, [](void* p) noexcept { delete[] static_cast<T*>(p); });
+  return nb::ndarray<nb::numpy, T, nb::ndim<2>>(buf, {rows, cols}, owner);
+}
+
+SimdLevel parse_level(const std::string& name) {
+  for (SimdLevel l : {SimdLevel::Scalar, SimdLevel::AVX2, SimdLevel::AVX512, SimdLevel::NEON})
+    if (name == simd_level_name(l)) return l;
+  throw std::invalid_argument("unknown SIMD level '" + name + "'");
+}
+
+std::vector<std::string> available_levels() {
+  std::vector<std::string> out;
+  for (SimdLevel l : {SimdLevel::Scalar, SimdLevel::AVX2, SimdLevel::AVX512, SimdLevel::NEON})
+    if (kernels_for(l) != nullptr) out.emplace_back(simd_level_name(l));
+  return out;
+}
+
+// All pairwise raw kernel values (l2sq or dot) with one chosen level; for the kernel tests.
+nb::ndarray<nb::numpy, float, nb::ndim<2>> kernel_pairwise(const std::string& level,
+                                                            const std::string& kind, Matrix a,
+                                                            Matrix b, bool batched) {
+  const DistanceKernels* k = kernels_for(parse_level(level));
+  if (k == nullptr) throw std::invalid_argument("SIMD level '" + level + "' is not available here");
+  if (kind != "l2sq" && kind != "dot") throw std::invalid_argument("kind must be 'l2sq' or 'dot'");
+  if (a.shape(1) != b.shape(1)) throw std::invalid_argument("a and b must have the same dimension");
+  std::size_t m = a.shape(0), n = b.shape(0), dim = a.shape(1);
+  auto out = owned_matrix<float>(m, n);
+  float* o = out.data();
+  bool l2 = kind == "l2sq";
+  std::vector<unsigned> ids(n);
+  for (std::size_t j = 0; j < n; ++j) ids[j] = static_cast<unsigned>(n - 1 - j);  // exercise gathers
+  for (std::size_t i = 0; i < m; ++i) {
+    const float* q = a.data() + i * dim;
+    if (batched) {
+      std::vector<float> tmp(n);
+      (l2 ? k->l2sq_batch : k->dot_batch)(q, b.data(), dim, dim, ids.data(), n, tmp.data());
+      for (std::size_t j = 0; j < n; ++j) o[i * n + ids[j]] = tmp[j];
+    } else {
+      for (std::size_t j = 0; j < n; ++j) o[i * n + j] = (l2 ? k->l2sq : k->dot)(q, b.data() + j * dim, dim);
+    }
+  }
+  return out;
+}
+
+std::tuple<nb::ndarray<nb::numpy, std::int64_t, nb::ndim<2>>, nb::ndarray<nb::numpy, float, nb::ndim<2>>>
+exact_search_binding(Matrix data, Matrix queries, std::size_t k, int metric, nb::list filter_words,
+                     nb::list filter_ids, std::optional<Int32Vec> filter_of_query, int threads) {
+  if (metric < 0 || metric > 2) throw std::invalid_argument("metric code must be 0, 1 or 2");
+  std::size_t n = data.shape(0), dim = data.shape(1), nq = queries.shape(0);
+  if (queries.shape(1) != dim) throw std::invalid_argument("queries and data dimensions differ");
+  if (filter_words.size() != filter_ids.size())
+    throw std::invalid_argument("filter_words and filter_ids must have the same length");
+  if (n > 0xFFFFFFFFull) throw std::invalid_argument("at most 2^32 - 1 points are supported");
+
+  // Views into the caller's arrays; the lists keep them alive for the whole call.
+  std::vector<FilterView> filters(filter_words.size());
+  std::vector<Words> word_refs;
+  std::vector<IdList> id_refs;
+  for (std::size_t f = 0; f < filters.size(); ++f) {
+    if (!filter_words[f].is_none()) {
+      Words w = nb::cast<Words>(filter_words[f]);
+      if (w.shape(0) != (n + 63) / 64) throw std::invalid_argument("filter bitset has the wrong number of words");
+      filters[f].bits = BitsetView{w.data(), n};
+      word_refs.push_back(w);
+    }
+    if (!filter_ids[f].is_none()) {
+      IdList ids = nb::cast<IdList>(filter_ids[f]);
+      const std::uint32_t* p = ids.data();
+      for (std::size_t i = 0; i < ids.shape(0); ++i)
+        if (p[i] >= n) throw std::invalid_argument("filter id out of range");
+      filters[f].ids = p;
+      filters[f].n_ids = ids.shape(0);
+      id_refs.push_back(ids);
+    }
+  }
+  const std::int32_t* foq = nullptr;
+  if (filter_of_query) {
+    if (filter_of_query->shape(0) != nq) throw std::invalid_argument("filter_of_query must have one entry per query");
+    foq = filter_of_query->data();
+    for (std::size_t q = 0; q < nq; ++q)
+      if (foq[q] >= static_cast<std::int32_t>(filters.size())) throw std::invalid_argument("filter index out of range");
+  }
+
+  auto ids = owned_matrix<std::int64_t>(nq, k);
+  auto dists = owned_matrix<float>(nq, k);
+  VectorView base{data.data(), n, dim, dim};
+  ExactSearchParams params{k, static_cast<Metric>(metric), threads};
+  {
+    nb::gil_scoped_release release;
+    exact_search(base, queries.data(), nq, filters.data(), foq, params, ids.data(), dists.data());
+  }
+  return {ids, dists};
+}
+
+}  // namespace
+
+NB_MODULE(_core, m) {
+  m.doc() = "mcindex C++ core (internal; use the mcindex package API)";
+  m.def("simd_level", []() { return std::string(simd_level_name(kernels().level)); },
+        "The SIMD instruction set the distance kernels use on this CPU.");
+  m.def("available_simd_levels", &available_levels,
+        "Every SIMD level compiled in and supported by this CPU.");
+  m.def("kernel_pairwise", &kernel_pairwise, nb::arg("level"), nb::arg("kind"), nb::arg("a"),
+        nb::arg("b"), nb::arg("batched") = false,
+        "Raw kernel values between all rows of a and b with one SIMD level (testing aid).");
+  m.def("exact_search", &exact_search_binding, nb::arg("data"), nb::arg("queries"), nb::arg("k"),
+        nb::arg("metric"), nb::arg("filter_words"), nb::arg("filter_ids"),
+        nb::arg("filter_of_query").none(), nb::arg("threads"),
+        "Exact filtered k-NN (internal; see mcindex.exact_search).");
+}
