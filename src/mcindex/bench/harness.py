@@ -120,6 +120,7 @@ class BenchConfig:
     n_queries: int = 1000
     k: int = 10
     threads: int = 1
+    build_threads: int | None = None  # None: every core (builds are timed, searches stay single-thread)
     seed: int = 0
     max_seconds_per_point: float = 60.0
     recall_stop: float = 0.999
@@ -364,7 +365,7 @@ def run_bench(config: BenchConfig, *, dataset: Any = None, command: str | None =
     for name in config.indexes:
         adapter = _indexes.create(name)
         _log(log, f"building {name} on {dataset.n} x {dataset.dim} ...")
-        adapter.build(data, dataset.metric, threads=config.threads, shared=shared)
+        adapter.build(data, dataset.metric, threads=config.build_threads or os.cpu_count() or 1, shared=shared)
         knobs: list[int | None] = list(config.knobs.get(name, ())) or adapter.knob_values(config.k)
         nbytes = adapter.index_bytes()
         built.append(adapter)
