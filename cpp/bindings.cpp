@@ -5,18 +5,25 @@
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/tuple.h>
+#include <nanobind/stl/function.h>
 #include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
 #include <nanobind/stl/vector.h>
 
+#include <chrono>
 #include <cstdint>
 #include <initializer_list>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
+#include <omp.h>
+
 #include "bitset.hpp"
 #include "distance/distance.hpp"
+#include "index/mci_build.hpp"
 #include "search/exact_search.hpp"
 
 namespace nb = nanobind;
@@ -126,6 +133,138 @@ exact_search_binding(Matrix data, Matrix queries, std::size_t k, int metric, nb:
   return {ids, dists};
 }
 
+
+template <typename T>
+nb::ndarray<nb::numpy, T, nb::ndim<1>> to_numpy(std::vector<T>&& v) {
+  auto* owned = new std::vector<T>(std::move(v));
+  nb::capsule owner(owned, [](void* p) noexcept { delete static_cast<std::vector<T>*>(p); });
+  return nb::ndarray<nb::numpy, T, nb::ndim<1>>(owned->data(), {owned->size()}, owner);
+}
+
+// Bridges the core's progress callback to Python: at most every 100 ms it takes the GIL, checks
+// for Ctrl-C and calls the user's callback. A Python exception cancels the build and is
+// re-raised once the worker threads have stopped.
+class PythonProgress {
+ public:
+  explicit PythonProgress(nb::object callback) : callback_(std::move(callback)) {}
+
+  bool operator()(const char* phase, std::size_t done, std::size_t total) {
+    auto now = std::chrono::steady_clock::now();
+    bool phase_changed = phase != last_phase_;
+    if (!phase_changed && done < total && now - last_ < std::chrono::milliseconds(100)) return true;
+    last_ = now;
+    last_phase_ = phase;
+    nb::gil_scoped_acquire gil;
+    try {
+      if (PyErr_CheckSignals() != 0) throw nb::python_error();
+      if (!callback_.is_none()) callback_(phase, done, total);
+    } catch (nb::python_error& e) {
+      error_ = std::make_unique<nb::python_error>(std::move(e));
+      return false;
+    }
+    return true;
+  }
+
+  // With the GIL held: raise the captured Python exception, if any.
+  void rethrow() {
+    if (error_) {
+      nb::python_error e = std::move(*error_);
+      error_.reset();
+      throw e;
+    }
+  }
+
+ private:
+  nb::object callback_;
+  std::unique_ptr<nb::python_error> error_;
+  const char* last_phase_ = nullptr;
+  std::chrono::steady_clock::time_point last_{};
+};
+
+nb::dict build_mci_binding(Matrix vectors, std::size_t dim, int metric, std::size_t degree,
+                           std::size_t build_list, float nav_alpha, std::size_t pool_size,
+                           std::size_t min_clique, std::size_t quota, std::size_t min_memberships,
+                           std::size_t hub_cap, bool extend, float alpha0, float alpha_max,
+                           std::size_t fallback_size, std::uint64_t seed, int threads,
+                           nb::ndarray<const std::uint32_t, nb::ndim<1>, nb::c_contig, nb::device::cpu> sample_ids,
+                           nb::object progress) {
+  if (metric < 0 || metric > 2) throw std::invalid_argument("metric code must be 0, 1 or 2");
+  const std::size_t n = vectors.shape(0);
+  if (dim == 0 || dim > vectors.shape(1)) throw std::invalid_argument("dim must be in [1, row stride]");
+  if (n >= 0xFFFFFFFFull) throw std::invalid_argument("at most 2^32 - 2 points are supported");
+  if (degree < 1 || pool_size < 1 || min_clique < 1 || quota < 1 || min_memberships < 1 || hub_cap < 1 ||
+      fallback_size < 1 || build_list < 1)
+    throw std::invalid_argument("build sizes must be >= 1");
+  std::vector<std::uint32_t> samples(sample_ids.data(), sample_ids.data() + sample_ids.shape(0));
+  for (std::uint32_t v : samples)
+    if (v >= n) throw std::invalid_argument("sample id out of range");
+
+  MciBuildParams p;
+  p.nav.degree = degree;
+  p.nav.build_list = build_list;
+  p.nav.alpha = nav_alpha;
+  p.nav.seed = seed;
+  p.pool_size = pool_size;
+  p.cover.min_clique = min_clique;
+  p.cover.quota = quota;
+  p.cover.min_memberships = min_memberships;
+  p.cover.hub_cap = hub_cap;
+  p.cover.extend = extend;
+  p.cover.alpha0 = alpha0;
+  p.cover.alpha_max = alpha_max;
+  p.cover.fallback_size = fallback_size;
+  p.cover.seed = seed;
+
+  PythonProgress bridge(progress);
+  BuildContext ctx;
+  ctx.base = VectorView{vectors.data(), n, dim, vectors.shape(1)};
+  ctx.metric = static_cast<Metric>(metric);
+  ctx.threads = threads > 0 ? threads : omp_get_max_threads();
+  ctx.progress = [&bridge](const char* phase, std::size_t done, std::size_t total) {
+    return bridge(phase, done, total);
+  };
+
+  MciStructure s;
+  bool cancelled = false;
+  {
+    nb::gil_scoped_release release;
+    try {
+      s = build_mci(ctx, p, samples);
+    } catch (const BuildCancelled&) {
+      cancelled = true;
+    }
+  }
+  if (cancelled) {
+    bridge.rethrow();
+    throw std::runtime_error("build cancelled");
+  }
+
+  nb::dict out;
+  out["nav_offsets"] = to_numpy(std::move(s.nav.offsets));
+  out["nav_neighbors"] = to_numpy(std::move(s.nav.neighbors));
+  out["entry_point"] = s.nav.entry;
+  out["clique_offsets"] = to_numpy(std::move(s.clique_offsets));
+  out["clique_members"] = to_numpy(std::move(s.clique_members));
+  out["clique_thresholds"] = to_numpy(std::move(s.clique_thresholds));
+  out["node_offsets"] = to_numpy(std::move(s.node_offsets));
+  out["node_cliques"] = to_numpy(std::move(s.node_cliques));
+  out["sample_pools"] = to_numpy(std::move(s.sample_pools));
+  nb::list rounds;
+  for (const CoverRound& r : s.rounds) {
+    nb::dict d;
+    d["alpha"] = r.alpha;
+    d["uncovered_before"] = r.uncovered_before;
+    d["groups_added"] = r.groups_added;
+    d["newly_covered"] = r.newly_covered;
+    rounds.append(d);
+  }
+  out["rounds"] = rounds;
+  out["fallback_groups"] = s.fallback_groups;
+  nb::dict phases;
+  for (auto& [name, secs] : s.phase_seconds) phases[nb::str(name.c_str())] = secs;
+  out["phase_seconds"] = phases;
+  return out;
+}
 }  // namespace
 
 NB_MODULE(_core, m) {
@@ -141,4 +280,10 @@ NB_MODULE(_core, m) {
         nb::arg("metric"), nb::arg("filter_words"), nb::arg("filter_ids"),
         nb::arg("filter_of_query").none(), nb::arg("threads"),
         "Exact filtered k-NN (internal; see mcindex.exact_search).");
+  m.def("build_mci", &build_mci_binding, nb::arg("vectors"), nb::arg("dim"), nb::arg("metric"),
+        nb::arg("degree"), nb::arg("build_list"), nb::arg("nav_alpha"), nb::arg("pool_size"),
+        nb::arg("min_clique"), nb::arg("quota"), nb::arg("min_memberships"), nb::arg("hub_cap"),
+        nb::arg("extend"), nb::arg("alpha0"), nb::arg("alpha_max"), nb::arg("fallback_size"),
+        nb::arg("seed"), nb::arg("threads"), nb::arg("sample_ids"), nb::arg("progress").none(),
+        "Build the clique index structure (internal; see mcindex.Index.build).");
 }

@@ -12,10 +12,11 @@ from typing import Any
 from . import _core
 from .bitmap import Bitmap
 from .exact import ExactIndex, exact_search
+from .index import Index
 
 __version__ = "0.1.0"
 
-__all__ = ["Bitmap", "ExactIndex", "exact_search", "simd_level", "__version__",
+__all__ = ["Bitmap", "ExactIndex", "Index", "exact_search", "simd_level", "__version__",
            "datasets", "workloads", "evaluate"]
 
 _SUBMODULES = {"datasets", "workloads", "evaluate", "bench", "cli", "demo", "filters"}

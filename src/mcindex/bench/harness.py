@@ -107,6 +107,7 @@ class IndexReport:
     build_seconds: float
     index_bytes: int
     shared_build: bool
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -371,18 +372,23 @@ def run_bench(config: BenchConfig, *, dataset: Any = None, command: str | None =
         built.append(adapter)
         reports.append(IndexReport(name=name, params=adapter.params(), knob_name=adapter.knob_name,
                                    knob_values=knobs, build_seconds=adapter.build_seconds,
-                                   index_bytes=nbytes, shared_build=adapter.shared_build))
+                                   index_bytes=nbytes, shared_build=adapter.shared_build,
+                                   details=adapter.details()))
         _log(log, f"built {name} in {adapter.build_seconds:.1f} s ({nbytes / 2**20:.1f} MiB)"
                   + (" [shared build]" if adapter.shared_build else ""))
     shared.clear()
 
     curves: list[Curve] = []
-    total_points = len(pairs) * sum(len(r.knob_values) for r in reports)
+    searchable = [(a, r) for a, r in zip(built, reports) if a.searchable]
+    for a in built:
+        if not a.searchable:
+            _log(log, f"note: {a.name} reports build-side figures only (no search yet)")
+    total_points = len(pairs) * sum(len(r.knob_values) for _, r in searchable)
     with Progress(total_points, "sweeping", silent=silent) as bar:
         for w, s in pairs:
             wl = workloads.pop((w, s))
             true_ids = truths.pop((w, s))
-            for adapter, report in zip(built, reports):
+            for adapter, report in searchable:
                 bar.set_description(f"{w} s={s:g} {adapter.name}")
                 points, reason = sweep(adapter, queries, wl.filters, true_ids, config.k, report.knob_values,
                                        threads=config.threads, max_seconds=config.max_seconds_per_point,

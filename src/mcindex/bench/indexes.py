@@ -134,6 +134,7 @@ class IndexAdapter(abc.ABC):
     default_knobs: ClassVar[tuple[int, ...]] = ()
     knob_min_is_k: ClassVar[bool] = True
     requires: ClassVar[tuple[str, ...]] = ()
+    searchable: ClassVar[bool] = True  # False: build-side figures only (the harness skips sweeps)
 
     def __init__(self) -> None:
         self.build_seconds: float = math.nan
@@ -155,6 +156,10 @@ class IndexAdapter(abc.ABC):
             return [None]
         values: list[int | None] = [v for v in self.default_knobs if not self.knob_min_is_k or v >= k]
         return values or [k]
+
+    def details(self) -> dict[str, Any]:
+        """Extra build-side figures for the report (e.g. the clique index's statistics)."""
+        return {}
 
     def params(self) -> dict[str, Any]:
         """Construction parameters, recorded in the benchmark report."""
@@ -287,6 +292,44 @@ class ExactAdapter(IndexAdapter):
 
     def index_bytes(self) -> int:
         return int(self._index.nbytes) if self._index is not None else 0
+
+
+@register
+class MCIAdapter(IndexAdapter):
+    """The Maximal Clique Index (:class:`mcindex.Index`), default build parameters.
+
+    Build-side figures only for now (build seconds, bytes, clique statistics): its search is
+    the next milestone, and until then the harness does not sweep it.
+    """
+
+    name = "mci"
+    searchable = False
+
+    def __init__(self, **build_params: Any) -> None:
+        super().__init__()
+        self._build_params = build_params
+        self._index: Any = None
+
+    def params(self) -> dict[str, Any]:
+        return dict(self._index.build_params) if self._index is not None else dict(self._build_params)
+
+    def _build(self, data: np.ndarray, metric: str, threads: int, shared: dict[Any, Any]) -> None:
+        from ..index import Index
+
+        self._index = Index.build(data, metric, threads=threads, progress=False, **self._build_params)
+
+    def _search(self, queries: np.ndarray, k: int, filters: list[Bitmap],
+                knob_value: int | None, threads: int) -> np.ndarray:
+        raise NotImplementedError("the clique index's search is not implemented yet (build-side figures only)")
+
+    def details(self) -> dict[str, Any]:
+        return self._index.stats() if self._index is not None else {}
+
+    def index_bytes(self) -> int:
+        if self._index is None:
+            return 0
+        st = self._index.stats()
+        return int(st["graph_bytes"] + st["vector_bytes"])
 
 
 class _FaissBase(IndexAdapter):

@@ -1,0 +1,189 @@
+#include "cliques/clique_cover.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <limits>
+#include <memory>
+#include <numeric>
+#include <random>
+
+#include "cliques/bron_kerbosch.hpp"
+
+namespace mcindex {
+namespace {
+
+// One thread's accepted groups of a round, concatenated into the CSR afterwards.
+struct GroupList {
+  std::vector<std::uint32_t> members;
+  std::vector<std::uint64_t> sizes;
+  std::vector<float> thresholds;
+  void clear() { members.clear(); sizes.clear(); thresholds.clear(); }
+};
+
+struct SeedScratch {
+  std::vector<std::uint32_t> local;  // local vertex -> point id; local[0] is the seed
+  std::vector<float> dist;           // squared L2 from the seed, parallel to pool entries
+  std::vector<std::uint32_t> cand;   // non-hub pool members
+  LocalGraph graph;
+  CliqueEnumerator enumerator;
+  std::vector<std::uint32_t> group;
+};
+
+class CoverRoundRunner {
+ public:
+  CoverRoundRunner(const BuildContext& ctx, const KnnPool& pool, const CoverParams& p,
+                   std::vector<std::atomic<std::uint32_t>>& count)
+      : ctx_(ctx), pool_(pool), p_(p), count_(count) {}
+
+  bool uncovered(std::uint32_t v) const {
+    return count_[v].load(std::memory_order_relaxed) < p_.min_memberships;
+  }
+
+  // Processes one seed; appends accepted groups (as member lists) to `out`.
+  void process(std::uint32_t s, float alpha, bool fallback, SeedScratch& sc, GroupList& out) {
+    if (!uncovered(s)) return;
+    const std::uint32_t* row = pool_.row(s);
+    const std::size_t pc = pool_.count[s];
+    sc.cand.clear();
+    sc.dist.clear();
+    for (std::size_t j = 0; j < pc; ++j) {
+      std::uint32_t v = row[j];
+      if (count_[v].load(std::memory_order_relaxed) >= p_.hub_cap) continue;  // hub
+      sc.cand.push_back(v);
+      sc.dist.push_back(ctx_.l2sq(s, v));
+    }
+
+    if (fallback) {  // every point must end up in some group: the seed and its nearest few
+      sc.group.assign(1, s);
+      std::vector<std::size_t> idx(sc.cand.size());
+      std::iota(idx.begin(), idx.end(), 0);
+      std::sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) { return sc.dist[a] < sc.dist[b]; });
+      for (std::size_t j = 0; j < idx.size() && sc.group.size() < p_.fallback_size; ++j) sc.group.push_back(sc.cand[idx[j]]);
+      if (sc.group.size() == 1) {  // hubs only: fall back to the raw pool so the seed is linked
+        for (std::size_t j = 0; j < pc && sc.group.size() < p_.fallback_size; ++j) sc.group.push_back(row[j]);
+      }
+      accept(sc.group, std::numeric_limits<float>::infinity(), out);
+      return;
+    }
+
+    // Threshold: alpha times the distance to the nearest (distinct) pool member.
+    float r = 0.0f;
+    for (float d : sc.dist) if (d > 0.0f && (r == 0.0f || d < r)) r = d;
+    const float theta = alpha * r;
+    sc.local.assign(1, s);
+    for (std::size_t j = 0; j < sc.cand.size(); ++j)
+      if (sc.dist[j] <= theta) sc.local.push_back(sc.cand[j]);
+    if (sc.local.size() < p_.min_clique) return;
+
+    // Local graph over the seed and its near candidates: linked when within theta.
+    const std::size_t m = sc.local.size();
+    sc.graph.reset(m);
+    for (std::size_t a = 1; a < m; ++a) sc.graph.link(0, a);  // within theta of the seed by construction
+    for (std::size_t a = 1; a < m; ++a)
+      for (std::size_t b = a + 1; b < m; ++b)
+        if (ctx_.l2sq(sc.local[a], sc.local[b]) <= theta) sc.graph.link(a, b);
+
+    std::size_t accepted = 0;
+    sc.enumerator.run(sc.graph, p_.max_clique_calls, [&](const std::vector<std::uint32_t>& clique) {
+      if (clique.size() < p_.min_clique) return true;
+      bool has_uncovered = false;
+      for (std::uint32_t i : clique) has_uncovered |= uncovered(sc.local[i]);
+      if (!has_uncovered) return true;
+      if (p_.extend) {
+        // The clique plus the seed's remaining near candidates: one larger group per seed.
+        accept(sc.local, theta, out);
+        ++accepted;
+        return false;
+      }
+      sc.group.clear();
+      for (std::uint32_t i : clique) sc.group.push_back(sc.local[i]);
+      accept(sc.group, theta, out);
+      return ++accepted < p_.quota;
+    });
+  }
+
+ private:
+  void accept(const std::vector<std::uint32_t>& group, float theta, GroupList& out) {
+    for (std::uint32_t v : group) count_[v].fetch_add(1, std::memory_order_relaxed);
+    out.members.insert(out.members.end(), group.begin(), group.end());
+    out.sizes.push_back(group.size());
+    out.thresholds.push_back(theta);
+  }
+
+  const BuildContext& ctx_;
+  const KnnPool& pool_;
+  const CoverParams& p_;
+  std::vector<std::atomic<std::uint32_t>>& count_;
+};
+
+}  // namespace
+
+CliqueCover build_clique_cover(const BuildContext& ctx, const KnnPool& pool, const CoverParams& p) {
+  const std::size_t n = ctx.base.n;
+  CliqueCover cover;
+  cover.clique_offsets.assign(1, 0);
+  if (n == 0) return cover;
+
+  std::vector<std::atomic<std::uint32_t>> count(n);
+  for (auto& c : count) c.store(0, std::memory_order_relaxed);
+  CoverRoundRunner runner(ctx, pool, p, count);
+
+  std::vector<std::uint32_t> order(n);
+  std::iota(order.begin(), order.end(), 0u);
+  std::mt19937_64 rng(p.seed ^ 0x9E3779B97F4A7C15ull);
+  std::shuffle(order.begin(), order.end(), rng);  // spread groups: neighbours rarely seed together
+
+  const int threads = std::max(1, ctx.threads);
+  std::vector<GroupList> lists(threads);
+  float alpha = p.alpha0;
+  std::vector<std::uint32_t> seeds;
+  for (std::size_t round = 0;; ++round) {
+    seeds.clear();
+    for (std::uint32_t v : order) if (runner.uncovered(v)) seeds.push_back(v);
+    if (seeds.empty()) break;
+    const bool fallback = alpha > p.alpha_max || n <= p.min_clique;
+    if (!ctx.report("clique cover", n - seeds.size(), n)) throw BuildCancelled();
+
+    constexpr std::size_t kChunk = 64;
+    std::atomic<std::size_t> next{0};
+    std::atomic<bool> cancelled{false};
+#pragma omp parallel num_threads(threads)
+    {
+      SeedScratch sc;
+      const int t = omp_get_thread_num();
+      lists[t].clear();
+      for (;;) {
+        std::size_t begin = next.fetch_add(kChunk, std::memory_order_relaxed);
+        if (begin >= seeds.size() || cancelled.load(std::memory_order_relaxed)) break;
+        if (t == 0 && !ctx.report("clique cover", n - seeds.size() + begin, n)) cancelled.store(true);
+        std::size_t end = std::min(seeds.size(), begin + kChunk);
+        for (std::size_t i = begin; i < end; ++i)
+          runner.process(seeds[i], alpha, fallback, sc, lists[t]);
+      }
+    }
+
+    if (cancelled.load()) throw BuildCancelled();
+    std::size_t added = 0;
+    for (int t = 0; t < threads; ++t) {
+      const GroupList& l = lists[t];
+      for (std::uint64_t s : l.sizes) cover.clique_offsets.push_back(cover.clique_offsets.back() + s);
+      cover.clique_members.insert(cover.clique_members.end(), l.members.begin(), l.members.end());
+      cover.clique_thresholds.insert(cover.clique_thresholds.end(), l.thresholds.begin(), l.thresholds.end());
+      added += l.sizes.size();
+    }
+    if (fallback) cover.fallback_groups += added;
+    std::size_t still = 0;
+    for (std::uint32_t v : seeds) still += runner.uncovered(v) ? 1 : 0;
+    cover.rounds.push_back({alpha, seeds.size(), added, seeds.size() - still});
+    // The schedule: a productive round (>= 10% fewer uncovered) steps alpha; a poor one doubles it.
+    if (seeds.size() - still >= seeds.size() / 10 && still < seeds.size()) alpha += p.alpha0;
+    else alpha *= 2.0f;
+    if (fallback && still == seeds.size()) break;  // nothing more can be done (cannot happen with n >= 1)
+  }
+  ctx.report("clique cover", n, n);
+  return cover;
+}
+
+}  // namespace mcindex

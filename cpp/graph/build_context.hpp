@@ -1,0 +1,44 @@
+// What every build phase needs: the vectors, the metric, the thread count, and a callback that
+// reports progress and asks whether to stop (Ctrl-C). Phases call it from thread 0 only.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <stdexcept>
+
+#include "distance/distance.hpp"
+#include "search/exact_search.hpp"
+
+namespace mcindex {
+
+// Returns false to cancel the build.
+using ProgressFn = std::function<bool(const char* phase, std::size_t done, std::size_t total)>;
+
+struct BuildCancelled : std::runtime_error {
+  BuildCancelled() : std::runtime_error("build cancelled") {}
+};
+
+struct BuildContext {
+  VectorView base;
+  Metric metric = Metric::L2;
+  int threads = 1;
+  ProgressFn progress;  // may be empty
+
+  float distance(std::size_t a, std::size_t b) const {
+    return metric_distance(kernels(), metric, base.row(a), base.row(b), base.dim);
+  }
+  float distance_to(const float* q, std::size_t b) const {
+    return metric_distance(kernels(), metric, q, base.row(b), base.dim);
+  }
+  // Squared L2: the geometry of the clique cover whatever the search metric
+  // (on unit vectors, as stored for cosine, it equals 2 - 2 cos).
+  float l2sq(std::size_t a, std::size_t b) const {
+    return kernels().l2sq(base.row(a), base.row(b), base.dim);
+  }
+  // Thread 0 reports; throws BuildCancelled if the callback asks to stop.
+  bool report(const char* phase, std::size_t done, std::size_t total) const {
+    return !progress || progress(phase, done, total);
+  }
+};
+
+}  // namespace mcindex

@@ -1,0 +1,51 @@
+// The sparse navigable graph (Vamana-style: greedy search + RobustPrune, degree <= R, one entry
+// point). The index uses it for broad filters and to find seeds near a query; the build uses it
+// to produce each point's pool of near neighbours.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "graph/build_context.hpp"
+#include "graph/candidate_list.hpp"
+
+namespace mcindex {
+
+struct NavGraphParams {
+  std::size_t degree = 32;       // R: max out-degree
+  std::size_t build_list = 100;  // L: candidate list size while inserting
+  float alpha = 1.2f;            // RobustPrune slack (1.0 for "ip")
+  std::uint64_t seed = 0;        // insertion order
+};
+
+// Fixed-stride adjacency used while building (and by the kNN pool phase).
+struct FixedGraph {
+  std::size_t n = 0, degree = 0;
+  std::vector<std::uint32_t> adj;  // n * degree
+  std::vector<std::uint32_t> deg;  // n
+  std::uint32_t entry = 0;
+  const std::uint32_t* neighbors(std::size_t v) const { return adj.data() + v * degree; }
+};
+
+struct CsrGraph {
+  std::vector<std::uint64_t> offsets;  // n + 1
+  std::vector<std::uint32_t> neighbors;
+  std::uint32_t entry = 0;
+};
+
+// Lock-free parallel build: points are inserted in batches of doubling size; within a batch
+// each thread searches the frozen graph and writes only its own point's out-list, then reverse
+// edges are grouped by target and each target is updated by exactly one thread. The result
+// depends only on the seed, not on the thread count.
+FixedGraph build_navigable_graph(const BuildContext& ctx, const NavGraphParams& params);
+
+CsrGraph to_csr(const FixedGraph& g);
+
+// Best-first search from `entries` towards `query`, keeping the `list_size` nearest in `list`.
+// When `expanded` is set, every expanded node is appended to it (with its distance).
+void beam_search(const BuildContext& ctx, const FixedGraph& g, const float* query,
+                 const std::uint32_t* entries, std::size_t n_entries, std::size_t list_size,
+                 CandidateList& list, VisitedSet& visited, std::vector<Candidate>* expanded);
+
+}  // namespace mcindex

@@ -1,0 +1,25 @@
+// The initial kNN graph: for every point, up to pool_size approximate nearest neighbours,
+// WITHOUT diversity pruning (pruning removes exactly the near neighbours cliques need).
+// Produced by searching the navigable graph from each point itself.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "graph/navigable_graph.hpp"
+
+namespace mcindex {
+
+struct KnnPool {
+  std::size_t n = 0, width = 0;         // width = pool_size
+  std::vector<std::uint32_t> ids;       // n * width, row ascending by distance
+  std::vector<std::uint32_t> count;     // valid entries per row (< width only when n is small)
+  const std::uint32_t* row(std::size_t v) const { return ids.data() + v * width; }
+};
+
+// search_list: candidate list size of each search (>= pool_size + 1).
+KnnPool build_knn_pool(const BuildContext& ctx, const FixedGraph& g, std::size_t pool_size,
+                       std::size_t search_list);
+
+}  // namespace mcindex

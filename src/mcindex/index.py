@@ -1,0 +1,369 @@
+"""The Maximal Clique Index: build, inspect, save and load.
+
+Build (all in the C++ core, GIL released, interruptible with Ctrl-C):
+
+1. a sparse navigable graph (Vamana-style: greedy search + RobustPrune, degree <= ``degree``,
+   one entry point), built lock-free in batches of doubling size;
+2. the kNN pool: each point's ``pool_size`` approximate nearest neighbours, found by searching
+   that graph from the point itself, with no diversity pruning;
+3. rounds of local densification: each uncovered seed links the members of its pool that lie
+   within ``alpha * r`` of it (``r``: distance to its nearest pool member) whenever they are
+   that close to each other, enumerates the maximal cliques of that local graph
+   (Bron-Kerbosch with pivoting, degeneracy order) and keeps cliques of at least
+   ``min_clique_size`` that cover an uncovered point; ``alpha`` grows between rounds (+alpha
+   after a productive round, x2 after a poor one) and past ``alpha_max`` a still-uncovered seed
+   gets a fallback group, so every point belongs to at least one group;
+4. two CSRs: group -> members and point -> groups (uint32 ids, uint64 offsets).
+
+Distances follow the package convention (smaller is closer). The clique geometry is squared
+L2 on the stored vectors (for cosine these are unit vectors, where it equals ``2 - 2 cos``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._progress import Progress
+from .exact import METRICS, ExactIndex, as_matrix, check_metric, normalize_rows
+from .persistence import load_index, save_index
+
+__all__ = ["Index"]
+
+FORMAT_VERSION = 1
+_ROW_ALIGN_FLOATS = 16  # 64-byte rows
+
+
+def _aligned_rows(data: np.ndarray) -> np.ndarray:
+    """A copy of ``data`` with each row padded to a multiple of 16 floats, 64-byte aligned."""
+    n, dim = data.shape
+    stride = -(-max(dim, 1) // _ROW_ALIGN_FLOATS) * _ROW_ALIGN_FLOATS
+    raw = np.zeros(n * stride + _ROW_ALIGN_FLOATS, dtype=np.float32)
+    shift = (-raw.ctypes.data % 64) // 4
+    out = raw[shift: shift + n * stride].reshape(n, stride)
+    out[:, :dim] = data
+    return out
+
+
+def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _positive_float(value: Any, name: str, minimum: float) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)) \
+            or not np.isfinite(value) or value < minimum:
+        raise ValueError(f"{name} must be a finite number >= {minimum}, got {value!r}")
+    return float(value)
+
+
+class Index:
+    """A Maximal Clique Index over a fixed set of vectors.
+
+    Build with :meth:`Index.build`, persist with :meth:`save` / :meth:`Index.load`. Search is
+    the next milestone; today the index exposes its structure and :meth:`stats`.
+    """
+
+    def __init__(self, header: dict[str, Any], sections: dict[str, np.ndarray]):
+        # Internal: use Index.build or Index.load.
+        self._header = header
+        self._sections = sections
+
+    # ---- construction ---------------------------------------------------------------------
+    @classmethod
+    def build(
+        cls,
+        data: Any,
+        metric: str = "l2",
+        *,
+        pool_size: int = 200,
+        min_clique_size: int = 16,
+        alpha: float = 1.2,
+        degree: int = 32,
+        build_list: int = 100,
+        min_memberships: int = 2,
+        hub_cap: int = 64,
+        clique_quota: int = 4,
+        extend_cliques: bool = True,
+        alpha_max: float = 100.0,
+        fallback_size: int | None = None,
+        threads: int | None = None,
+        seed: int = 0,
+        deterministic: bool = False,
+        progress: bool | Callable[[str, int, int], None] = True,
+        stats_sample: int = 1000,
+    ) -> Index:
+        """Build the index.
+
+        Args (our name / paper's / nearest FAISS-hnswlib equivalent; cost):
+            data: ``(n, dim)`` vectors; float64 and integer input is converted to float32.
+                Rows with NaN or inf are rejected with their row numbers.
+            metric: ``"l2"``, ``"ip"`` or ``"cosine"`` (vectors normalised; zero rows rejected).
+            pool_size: neighbours gathered per point for densification (paper: pool, 200).
+                Build time and peak memory (``4 * n * pool_size`` bytes) grow linearly; larger
+                pools allow larger groups and higher one-hop recall.
+            min_clique_size: smallest group accepted (paper: tau, 15-50). Larger means fewer,
+                denser groups (less memory) but more rounds before sparse regions are covered.
+            alpha: first threshold factor and additive step of the schedule (paper: alpha0).
+            degree: max out-degree of the navigable graph (like HNSW's M; Vamana's R). Memory
+                ``~4 * degree`` bytes per point; more degree, better broad-filter search.
+            build_list: candidate list while inserting into the navigable graph (like
+                efConstruction; Vamana's L). Build time grows roughly linearly.
+            min_memberships: a point counts as covered once in this many groups. Raising it
+                adds groups (memory) and raises the share of each point's neighbours one hop
+                away.
+            hub_cap: points already in this many groups are left out of further pools, which
+                bounds how much any one point is duplicated.
+            clique_quota: cliques one seed may add per round (strict mode only).
+            extend_cliques: store each accepted clique together with the seed's remaining
+                near candidates (one larger group per seed, the variant the method's author
+                settled on) instead of the strict clique. Fewer integers per point and a larger
+                one-hop reach.
+            alpha_max: past this threshold factor, still-uncovered seeds get a fallback group.
+            fallback_size: size of a fallback group (default ``min_clique_size``).
+            threads: build threads (default: all cores).
+            seed: seeds the insertion and seed orders.
+            deterministic: bit-identical index for the same inputs and seed, whatever
+                ``threads`` says (the clique cover then runs on one thread: slower).
+            progress: show a progress bar on stderr (``True``), nothing (``False``), or call
+                ``progress(phase, done, total)``.
+            stats_sample: points sampled after the build to measure one-hop coverage of
+                exact neighbours and pool recall (an exact search of that many points; 0 skips).
+        """
+        metric = check_metric(metric)
+        pool_size = _positive_int(pool_size, "pool_size")
+        min_clique_size = _positive_int(min_clique_size, "min_clique_size")
+        alpha = _positive_float(alpha, "alpha", 1.0)
+        degree = _positive_int(degree, "degree")
+        build_list = _positive_int(build_list, "build_list")
+        min_memberships = _positive_int(min_memberships, "min_memberships")
+        hub_cap = _positive_int(hub_cap, "hub_cap")
+        clique_quota = _positive_int(clique_quota, "clique_quota")
+        alpha_max = _positive_float(alpha_max, "alpha_max", alpha)
+        fallback_size = _positive_int(min_clique_size if fallback_size is None else fallback_size, "fallback_size")
+        stats_sample = _positive_int(stats_sample, "stats_sample", 0)
+        seed = _positive_int(seed, "seed", 0)
+        if threads is not None:
+            threads = _positive_int(threads, "threads")
+        if hub_cap < min_memberships:
+            raise ValueError(f"hub_cap ({hub_cap}) must be >= min_memberships ({min_memberships})")
+
+        arr = as_matrix(data, "data")
+        if arr.shape[0] == 0:
+            raise ValueError("data must have at least one row")
+        if arr.shape[0] >= 2**32 - 1:
+            raise ValueError(f"at most 2**32 - 2 points are supported, got {arr.shape[0]}")
+        if metric == "cosine":
+            arr = normalize_rows(arr, "data")
+        n, dim = arr.shape
+        vectors = _aligned_rows(arr)
+        del arr
+
+        rng = np.random.default_rng(seed)
+        sample = np.sort(rng.choice(n, size=min(stats_sample, n), replace=False)).astype(np.uint32)
+        build_threads = 1 if deterministic else (threads or os.cpu_count() or 1)
+        params = {
+            "pool_size": pool_size, "min_clique_size": min_clique_size, "alpha": alpha,
+            "degree": degree, "build_list": build_list, "min_memberships": min_memberships,
+            "hub_cap": hub_cap, "clique_quota": clique_quota, "extend_cliques": bool(extend_cliques),
+            "alpha_max": alpha_max, "fallback_size": fallback_size, "seed": seed,
+            "deterministic": bool(deterministic), "threads": build_threads,
+        }
+
+        bar = None if callable(progress) else Progress(silent=progress is False)
+
+        def show(phase: str, done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.count, desc=f"build: {phase}")
+
+        callback = progress if callable(progress) else show
+        t0 = time.perf_counter()
+        try:
+            built = _core.build_mci(
+                vectors, dim, METRICS[metric], degree, build_list,
+                1.0 if metric == "ip" else 1.2,  # RobustPrune's slack needs non-negative distances
+                pool_size, min_clique_size, clique_quota, min_memberships, hub_cap,
+                bool(extend_cliques), alpha, alpha_max, fallback_size, seed, build_threads,
+                sample, callback)
+        finally:
+            if bar is not None:
+                bar.close()
+        build_seconds = time.perf_counter() - t0
+
+        sections = {
+            "vectors": vectors,
+            "nav_offsets": built["nav_offsets"],
+            "nav_neighbors": built["nav_neighbors"],
+            "clique_offsets": built["clique_offsets"],
+            "clique_members": built["clique_members"],
+            "clique_thresholds": built["clique_thresholds"],
+            "node_offsets": built["node_offsets"],
+            "node_cliques": built["node_cliques"],
+        }
+        build_info = {
+            "seconds": build_seconds,
+            "phase_seconds": dict(built["phase_seconds"]),
+            "rounds": list(built["rounds"]),
+            "fallback_groups": int(built["fallback_groups"]),
+        }
+        header = {
+            "format": "mcindex", "format_version": FORMAT_VERSION, "metric": metric, "n": n,
+            "dim": dim, "stride": int(vectors.shape[1]), "entry_point": int(built["entry_point"]),
+            "nav_degree": degree, "build_params": params, "build": build_info, "stats": {},
+            "mcindex_version": _package_version(),
+        }
+        index = cls(header, sections)
+        if stats_sample:
+            pools = built["sample_pools"].reshape(sample.size, pool_size)
+            index._header["stats"] = index._sample_stats(sample, pools)
+        return index
+
+    # ---- persistence ------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the index to one file (see :mod:`mcindex.persistence` for the format).
+
+        The file is written to a temporary name in the same folder, fsynced and renamed over
+        ``path``, so a failed save never leaves a half-written file in place of a good one.
+        """
+        save_index(path, self._header, self._sections)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, mmap: bool = False) -> Index:
+        """Read an index saved by :meth:`save`, verifying magic, version, sizes, checksums and
+        every structural invariant first (:class:`~mcindex.persistence.IndexFormatError` on any
+        mismatch). ``mmap=True`` maps the file read-only instead of reading it into memory."""
+        header, sections = load_index(path, mmap=mmap)
+        return cls(header, sections)
+
+    # ---- basic properties -----------------------------------------------------------------
+    def __len__(self) -> int:
+        return int(self._header["n"])
+
+    @property
+    def dim(self) -> int:
+        return int(self._header["dim"])
+
+    @property
+    def metric(self) -> str:
+        return str(self._header["metric"])
+
+    @property
+    def build_params(self) -> dict[str, Any]:
+        return dict(self._header["build_params"])
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """The stored vectors (normalised for cosine), ``(n, dim)`` view, read-only."""
+        v = self._sections["vectors"][:, : self.dim]
+        v.flags.writeable = False
+        return v
+
+    def clique_members(self, c: int) -> np.ndarray:
+        """Member ids of group ``c``."""
+        off = self._sections["clique_offsets"]
+        return self._sections["clique_members"][off[c]: off[c + 1]]
+
+    def clique_threshold(self, c: int) -> float:
+        """Squared-L2 threshold group ``c`` was formed with (``inf`` for a fallback group)."""
+        return float(self._sections["clique_thresholds"][c])
+
+    def cliques_of(self, v: int) -> np.ndarray:
+        """Groups point ``v`` belongs to (ascending)."""
+        off = self._sections["node_offsets"]
+        return self._sections["node_cliques"][off[v]: off[v + 1]]
+
+    def neighbors(self, v: int) -> np.ndarray:
+        """Out-neighbours of ``v`` in the navigable graph."""
+        off = self._sections["nav_offsets"]
+        return self._sections["nav_neighbors"][off[v]: off[v + 1]]
+
+    def one_hop(self, v: int) -> np.ndarray:
+        """Points reachable from ``v`` through one of its groups (excluding ``v``)."""
+        groups = self.cliques_of(v)
+        if groups.size == 0:
+            return np.empty(0, dtype=np.uint32)
+        off = self._sections["clique_offsets"]
+        members = np.concatenate([self._sections["clique_members"][off[c]: off[c + 1]] for c in groups])
+        reach = np.unique(members)
+        return reach[reach != v]
+
+    # ---- statistics -------------------------------------------------------------------------
+    def _graph_bytes(self) -> int:
+        names = ("nav_offsets", "nav_neighbors", "clique_offsets", "clique_members", "node_offsets", "node_cliques")
+        return int(sum(self._sections[s].nbytes for s in names))
+
+    def _sample_stats(self, sample: np.ndarray, pools: np.ndarray) -> dict[str, Any]:
+        """One-hop coverage of exact neighbours and pool recall, on sampled points."""
+        n = len(self)
+        k_exact = min(max(100, pools.shape[1]), n - 1)
+        if k_exact < 1:
+            return {"sample": int(sample.size)}
+        exact = ExactIndex(self.vectors, "l2")  # cosine vectors are unit: same order as cosine
+        if self.metric == "ip":
+            exact = ExactIndex(self.vectors, "ip")
+        ids, _ = exact.search(self.vectors[sample.astype(np.int64)], k_exact + 1)
+        cover10, cover100, reach, pool_recall = [], [], [], []
+        for row, v in enumerate(sample):
+            truth = ids[row][(ids[row] != v) & (ids[row] >= 0)][:k_exact]
+            hop = self.one_hop(int(v))
+            reach.append(hop.size)
+            cover10.append(np.isin(truth[:10], hop).mean() if truth.size else 1.0)
+            cover100.append(np.isin(truth[:100], hop).mean() if truth.size else 1.0)
+            pool = pools[row][pools[row] != np.uint32(0xFFFFFFFF)]
+            top = truth[: pools.shape[1]]
+            pool_recall.append(np.isin(top, pool).mean() if top.size else 1.0)
+        return {
+            "sample": int(sample.size),
+            "one_hop_reach_mean": float(np.mean(reach)),
+            "nn10_one_hop": float(np.mean(cover10)),
+            "nn100_one_hop": float(np.mean(cover100)),
+            "pool_recall": float(np.mean(pool_recall)),
+        }
+
+    def stats(self) -> dict[str, Any]:
+        """Sizes, structure and build figures of the index (see the README for each key)."""
+        n = len(self)
+        s = self._sections
+        clique_sizes = np.diff(s["clique_offsets"].astype(np.int64))
+        memberships = np.diff(s["node_offsets"].astype(np.int64))
+        nav_deg = np.diff(s["nav_offsets"].astype(np.int64))
+        graph_bytes = self._graph_bytes()
+        build = self._header.get("build", {})
+        out: dict[str, Any] = {
+            "n": n, "dim": self.dim, "metric": self.metric,
+            "cliques": int(clique_sizes.size),
+            "clique_size_mean": float(clique_sizes.mean()) if clique_sizes.size else 0.0,
+            "clique_size_max": int(clique_sizes.max()) if clique_sizes.size else 0,
+            "memberships_mean": float(memberships.mean()) if n else 0.0,
+            "memberships_min": int(memberships.min()) if n else 0,
+            "nav_degree_max": int(nav_deg.max()) if n else 0,
+            "nav_degree_mean": float(nav_deg.mean()) if n else 0.0,
+            "nav_degree_limit": int(self._header["nav_degree"]),
+            "graph_bytes": graph_bytes,
+            "graph_bytes_per_point": graph_bytes / n if n else 0.0,
+            "clique_bytes_per_point": (graph_bytes - s["nav_offsets"].nbytes - s["nav_neighbors"].nbytes) / n if n else 0.0,
+            "vector_bytes": int(s["vectors"].nbytes),
+            "build_seconds": build.get("seconds"),
+            "build_phase_seconds": build.get("phase_seconds", {}),
+            "densification_rounds": build.get("rounds", []),
+            "fallback_groups": build.get("fallback_groups", 0),
+            "build_params": self.build_params,
+        }
+        out.update(self._header.get("stats", {}))
+        return out
+
+    def __repr__(self) -> str:
+        return (f"Index(n={len(self)}, dim={self.dim}, metric={self.metric!r}, "
+                f"cliques={self._sections['clique_offsets'].size - 1}, simd={_core.simd_level()!r})")
+
+
+def _package_version() -> str:
+    from . import __version__
+
+    return __version__

@@ -1,0 +1,708 @@
+"""Save and load a built index as one versioned, checksummed file (pure Python + numpy).
+
+An index is a JSON-able header dict plus seven named numpy arrays ("sections"); see
+``notes/INDEX_CONTRACT.md``. :func:`save_index` writes them atomically, :func:`load_index`
+reads them back (optionally as zero-copy, read-only views of a memory map) after verifying
+every byte of the file, and :func:`validate_index` checks the structure of an index in memory.
+Every problem is reported as :class:`IndexFormatError` (a ``ValueError``) naming the file and
+what is wrong.
+
+File format, version 1
+======================
+All integers are little-endian. Offsets are in bytes from the start of the file.
+
+Preamble (64 bytes, fixed layout)::
+
+    offset  size  type      field
+    ------  ----  --------  -------------------------------------------------------------
+         0     8  bytes     magic b"MCINDEX\\0"  (4D 43 49 4E 44 45 58 00)
+         8     4  uint32    format_version = 1
+        12     4  uint32    flags = 0 (reserved; a version-1 reader rejects anything else)
+        16     8  uint64    file_size: total length of the file in bytes
+        24     8  uint64    header_length: length L of the JSON header in bytes
+        32     4  uint32    header_checksum: CRC-32 of bytes [64, 64 + L)
+        36    24  bytes     reserved, all zero
+        60     4  uint32    preamble_checksum: CRC-32 of bytes [0, 60)
+
+The magic and the version stay at offsets 0 and 8 in every future version, so any reader can
+say which version a file is before it parses anything else.
+
+Header (bytes [64, 64 + L)): one UTF-8 JSON object (strict JSON: no NaN/Infinity)::
+
+    {"header":   {...},            # the index header of INDEX_CONTRACT.md, returned by load_index
+     "checksum": "crc32",          # algorithm of every checksum in this file
+     "sections": [                 # the section table, in file order
+        {"name": "vectors", "dtype": "<f4", "shape": [n, stride],
+         "offset": 1536, "length": 4 * n * stride, "checksum": 123456789},
+        ...]}
+
+Section table entries: ``name`` (str), ``dtype`` (numpy dtype string, byte order explicit),
+``shape`` (list of ints), ``offset`` and ``length`` of the payload in bytes, ``checksum`` (the
+CRC-32 of the payload as an unsigned int, ``zlib.crc32``). Version 1 files hold exactly these
+sections (any order in the table, but payloads must not overlap)::
+
+    name            dtype  shape
+    vectors         <f4    (n, stride)
+    nav_offsets     <u8    (n + 1,)
+    nav_neighbors   <u4    (E,)
+    clique_offsets  <u8    (C + 1,)
+    clique_members  <u4    (M,)
+    clique_thresholds <f4  (C,)
+    node_offsets    <u8    (n + 1,)
+    node_cliques    <u4    (M,)
+
+Payloads (bytes [header end, file_size)): each section's raw C-order bytes start at an offset
+that is a multiple of 64 (so memory-mapped float32 rows are 64-byte aligned) and occupy exactly
+``length = prod(shape) * itemsize`` bytes. Every byte of the file that is not preamble, header
+or a payload is zero padding; the writer pads the end of the file to a multiple of 64 as well.
+The CRC-32 is the standard one (zlib / gzip / PNG: polynomial 0xEDB88320 reflected, initial
+value 0xFFFFFFFF, final xor 0xFFFFFFFF).
+
+A reader verifies, in this order: magic, version, preamble checksum, flags and reserved bytes,
+file size (a short file is reported as truncated), header length, header checksum, header JSON,
+the section table (names, dtypes, shapes against lengths, alignment, bounds, no overlap),
+zero padding, each payload checksum, and finally :func:`validate_index` on the arrays.
+No buffer is allocated from a length field before that length has been checked against the
+size of the file.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import mmap as _mmap
+import os
+import secrets
+import struct
+import zlib
+from collections.abc import Mapping
+from typing import Any, BinaryIO, Union
+
+import numpy as np
+
+__all__ = [
+    "IndexFormatError",
+    "save_index",
+    "load_index",
+    "validate_index",
+    "MAGIC",
+    "FORMAT_VERSION",
+    "SECTION_DTYPES",
+]
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+MAGIC = b"MCINDEX\0"
+FORMAT_VERSION = 1
+PREAMBLE_SIZE = 64
+ALIGNMENT = 64
+CHECKSUM = "crc32"
+
+# magic, format_version, flags, file_size, header_length, header_checksum, reserved, preamble_checksum
+_PREAMBLE = struct.Struct("<8sIIQQI24sI")
+assert _PREAMBLE.size == PREAMBLE_SIZE
+
+#: The sections of a version-1 index, in the order they are written: name -> (dtype, ndim).
+SECTION_DTYPES: dict[str, tuple[str, int]] = {
+    "vectors": ("<f4", 2),
+    "nav_offsets": ("<u8", 1),
+    "nav_neighbors": ("<u4", 1),
+    "clique_offsets": ("<u8", 1),
+    "clique_members": ("<u4", 1),
+    "clique_thresholds": ("<f4", 1),
+    "node_offsets": ("<u8", 1),
+    "node_cliques": ("<u4", 1),
+}
+
+METRICS = ("l2", "ip", "cosine")
+
+# required header keys -> expected kind ("int" refuses bool; numpy integers are accepted)
+_HEADER_KEYS: dict[str, str] = {
+    "format": "str",
+    "format_version": "int",
+    "metric": "str",
+    "n": "int",
+    "dim": "int",
+    "stride": "int",
+    "entry_point": "int",
+    "nav_degree": "int",
+    "build_params": "dict",
+    "stats": "dict",
+    "mcindex_version": "str",
+}
+
+_MAX_ID = 2**32  # ids are uint32, so n and C must not exceed this
+_READ_CHUNK = 1 << 20
+_VALIDATE_ROWS = 1 << 16
+
+
+class IndexFormatError(ValueError):
+    """An index (in memory or in a file) is malformed, corrupt, truncated or of an unknown version."""
+
+
+# ---------------------------------------------------------------------------------------------
+# validation of an index in memory
+# ---------------------------------------------------------------------------------------------
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _validate_header(header: Any) -> None:
+    if not isinstance(header, Mapping):
+        raise IndexFormatError(f"header must be a dict, got {type(header).__name__}")
+    missing = [k for k in _HEADER_KEYS if k not in header]
+    if missing:
+        raise IndexFormatError(f"header is missing required key(s): {', '.join(missing)}")
+    for key, kind in _HEADER_KEYS.items():
+        value = header[key]
+        ok = {"int": _is_int(value), "str": isinstance(value, str),
+              "dict": isinstance(value, Mapping)}[kind]
+        if not ok:
+            raise IndexFormatError(
+                f"header[{key!r}] must be {'an' if kind == 'int' else 'a'} {kind}, "
+                f"got {type(value).__name__} {_short(value)}")
+    if header["format"] != "mcindex":
+        raise IndexFormatError(f"header['format'] must be 'mcindex', got {_short(header['format'])}")
+    if header["format_version"] != FORMAT_VERSION:
+        raise IndexFormatError(
+            f"header['format_version'] is {header['format_version']}, expected {FORMAT_VERSION}")
+    if header["metric"] not in METRICS:
+        raise IndexFormatError(
+            f"header['metric'] must be one of {METRICS}, got {_short(header['metric'])}")
+    for key in ("n", "dim", "stride", "entry_point", "nav_degree"):
+        if header[key] < 0:
+            raise IndexFormatError(f"header[{key!r}] must be >= 0, got {header[key]}")
+    n, dim, stride = int(header["n"]), int(header["dim"]), int(header["stride"])
+    if n > _MAX_ID:
+        raise IndexFormatError(f"header['n'] = {n} exceeds the uint32 id space ({_MAX_ID})")
+    if stride < dim:
+        raise IndexFormatError(f"header['stride'] = {stride} is smaller than header['dim'] = {dim}")
+    if stride % 16:
+        raise IndexFormatError(
+            f"header['stride'] = {stride} is not a multiple of 16 (rows must be 64-byte padded)")
+    entry = int(header["entry_point"])
+    if n > 0 and entry >= n:
+        raise IndexFormatError(f"header['entry_point'] = {entry} is not < n = {n}")
+    if n == 0 and entry != 0:
+        raise IndexFormatError(f"header['entry_point'] must be 0 for an empty index, got {entry}")
+
+
+def _check_sections(sections: Any) -> dict[str, np.ndarray]:
+    if not isinstance(sections, Mapping):
+        raise IndexFormatError(f"sections must be a dict of arrays, got {type(sections).__name__}")
+    unknown = sorted(set(sections) - set(SECTION_DTYPES), key=str)
+    if unknown:
+        raise IndexFormatError(f"unknown section(s): {', '.join(map(repr, unknown))}")
+    out: dict[str, np.ndarray] = {}
+    for name, (dtype_str, ndim) in SECTION_DTYPES.items():
+        if name not in sections:
+            raise IndexFormatError(f"missing section {name!r}")
+        arr = sections[name]
+        if not isinstance(arr, np.ndarray):
+            raise IndexFormatError(f"section {name!r} must be a numpy array, got {type(arr).__name__}")
+        want = np.dtype(dtype_str)
+        if arr.dtype.kind != want.kind or arr.dtype.itemsize != want.itemsize:
+            raise IndexFormatError(
+                f"section {name!r} has dtype {arr.dtype}, expected {want.newbyteorder('=')}")
+        if arr.ndim != ndim:
+            raise IndexFormatError(f"section {name!r} must be {ndim}-D, got shape {arr.shape}")
+        out[name] = arr
+    return out
+
+
+def _check_csr(off_name: str, offsets: np.ndarray, val_name: str, values: np.ndarray,
+               rows: int | None, bound: int, bound_desc: str) -> np.ndarray:
+    """Check one CSR pair; return the row lengths (uint64)."""
+    if rows is not None and offsets.shape[0] != rows + 1:
+        raise IndexFormatError(f"{off_name} has length {offsets.shape[0]}, expected {rows + 1}")
+    if offsets.shape[0] < 1:
+        raise IndexFormatError(f"{off_name} must have at least one entry (offsets[0] = 0)")
+    if offsets[0] != 0:
+        raise IndexFormatError(f"{off_name}[0] = {int(offsets[0])}, must be 0")
+    bad = np.flatnonzero(offsets[1:] < offsets[:-1])
+    if bad.size:
+        i = int(bad[0])
+        raise IndexFormatError(
+            f"{off_name} is not non-decreasing: {off_name}[{i}] = {int(offsets[i])} > "
+            f"{off_name}[{i + 1}] = {int(offsets[i + 1])}")
+    if int(offsets[-1]) != values.shape[0]:
+        raise IndexFormatError(
+            f"{off_name}[-1] = {int(offsets[-1])} but {val_name} has {values.shape[0]} entries")
+    if values.size:
+        top = int(values.max())
+        if top >= bound:
+            i = int(np.argmax(values >= bound))
+            row = int(np.searchsorted(offsets, i, side="right")) - 1
+            raise IndexFormatError(
+                f"{val_name}[{i}] = {int(values[i])} (row {row}) is out of range: must be < "
+                f"{bound_desc} = {bound}")
+    return np.diff(offsets).astype(np.int64)
+
+
+def _check_vectors(vectors: np.ndarray, n: int, dim: int, stride: int) -> None:
+    if vectors.shape != (n, stride):
+        raise IndexFormatError(f"vectors has shape {vectors.shape}, expected (n, stride) = {(n, stride)}")
+    for start in range(0, n, _VALIDATE_ROWS):
+        block = vectors[start:start + _VALIDATE_ROWS]
+        finite = np.isfinite(block[:, :dim]).all(axis=1)
+        if not finite.all():
+            raise IndexFormatError(f"vectors row {start + int(np.argmin(finite))} is not finite")
+        if stride > dim:
+            padded = block[:, dim:].any(axis=1)
+            if padded.any():
+                raise IndexFormatError(
+                    f"vectors row {start + int(np.argmax(padded))} has non-zero padding "
+                    f"in columns [{dim}, {stride})")
+
+
+def validate_index(header: Mapping[str, Any], sections: Mapping[str, np.ndarray]) -> None:
+    """Check that ``header`` and ``sections`` form a structurally valid index.
+
+    Checks the header (required keys and types, format, metric, ``n``/``dim``/``stride``,
+    ``entry_point``), that exactly the seven contract sections are present with the right
+    dtype kind and rank, ``vectors`` of shape ``(n, stride)`` with finite values and zero
+    padding, each CSR (offsets start at 0, are non-decreasing and end at the length of the
+    values), every id in range (``nav_neighbors``/``clique_members`` < n, ``node_cliques`` < C),
+    out-degree <= ``nav_degree``, ``node_cliques`` strictly increasing within each point, and that
+    the two membership CSRs agree exactly (point v lists clique c iff clique c lists v).
+    Vectorised; O(n + E + M log M). Raises :class:`IndexFormatError` on the first problem.
+    """
+    _validate_header(header)
+    arrays = _check_sections(sections)
+    n, dim, stride = int(header["n"]), int(header["dim"]), int(header["stride"])
+
+    _check_vectors(arrays["vectors"], n, dim, stride)
+
+    degrees = _check_csr("nav_offsets", arrays["nav_offsets"], "nav_neighbors",
+                         arrays["nav_neighbors"], n, n, "n")
+    nav_degree = int(header["nav_degree"])
+    if degrees.size and int(degrees.max()) > nav_degree:
+        v = int(np.argmax(degrees))
+        raise IndexFormatError(
+            f"point {v} has {int(degrees[v])} navigation neighbours, more than "
+            f"header['nav_degree'] = {nav_degree}")
+
+    clique_offsets = arrays["clique_offsets"]
+    if clique_offsets.shape[0] < 1:
+        raise IndexFormatError("clique_offsets must have at least one entry (offsets[0] = 0)")
+    n_cliques = clique_offsets.shape[0] - 1
+    if n_cliques > _MAX_ID:
+        raise IndexFormatError(f"{n_cliques} cliques exceed the uint32 id space")
+    members = arrays["clique_members"]
+    thresholds = arrays["clique_thresholds"]
+    if thresholds.shape != (n_cliques,):
+        raise IndexFormatError(
+            f"clique_thresholds has shape {thresholds.shape}, expected ({n_cliques},) (one per clique)")
+    if np.isnan(thresholds).any() or (thresholds < 0).any():
+        bad = int(np.flatnonzero(np.isnan(thresholds) | (thresholds < 0))[0])
+        raise IndexFormatError(f"clique_thresholds[{bad}] = {thresholds[bad]} is not a distance (>= 0 or inf)")
+    node_cliques = arrays["node_cliques"]
+    sizes = _check_csr("clique_offsets", clique_offsets, "clique_members", members, None, n, "n")
+    node_offsets = arrays["node_offsets"]
+    counts = _check_csr("node_offsets", node_offsets, "node_cliques", node_cliques, n, n_cliques,
+                        "the number of cliques C")
+    if members.shape[0] != node_cliques.shape[0]:
+        raise IndexFormatError(
+            f"clique_members has {members.shape[0]} entries but node_cliques has "
+            f"{node_cliques.shape[0]}; they must list the same memberships")
+
+    # node_cliques strictly increasing within each point: a pair (i, i+1) may only fail to
+    # increase where i+1 starts a new point.
+    if node_cliques.shape[0] > 1:
+        bad = node_cliques[1:] <= node_cliques[:-1]
+        starts = node_offsets[1:-1].astype(np.int64)
+        starts = starts[(starts > 0) & (starts < node_cliques.shape[0])]
+        bad[starts - 1] = False
+        if bad.any():
+            i = int(np.argmax(bad)) + 1
+            point = int(np.searchsorted(node_offsets, i, side="right")) - 1
+            raise IndexFormatError(
+                f"node_cliques of point {point} are not sorted strictly increasing "
+                f"(node_cliques[{i - 1}] = {int(node_cliques[i - 1])}, "
+                f"node_cliques[{i}] = {int(node_cliques[i])})")
+
+    # The two CSRs are views of one membership relation: compare the sorted (point, clique)
+    # pairs of both. The node side is already sorted (checked above).
+    if members.shape[0]:
+        width = np.uint64(max(n_cliques, 1))
+        node_keys = np.repeat(np.arange(n, dtype=np.uint64), counts) * width
+        node_keys += node_cliques.astype(np.uint64)
+        clique_keys = members.astype(np.uint64) * width
+        clique_keys += np.repeat(np.arange(n_cliques, dtype=np.uint64), sizes)
+        clique_keys.sort()
+        diff = np.flatnonzero(node_keys != clique_keys)
+        if diff.size:
+            i = int(diff[0])
+            if clique_keys[i] < node_keys[i]:
+                v, c = divmod(int(clique_keys[i]), int(width))
+                what = f"clique {c} lists point {v} but node_cliques of point {v} do not list clique {c}"
+            else:
+                v, c = divmod(int(node_keys[i]), int(width))
+                what = f"node_cliques of point {v} list clique {c} but clique {c} does not list point {v}"
+            raise IndexFormatError(f"clique_members and node_cliques disagree: {what}")
+
+
+# ---------------------------------------------------------------------------------------------
+# saving
+# ---------------------------------------------------------------------------------------------
+def _align(x: int) -> int:
+    return -(-x // ALIGNMENT) * ALIGNMENT
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    raise TypeError(f"{type(obj).__name__} is not JSON-serialisable")
+
+
+def _bytes_of(arr: np.ndarray) -> np.ndarray:
+    """A flat uint8 view of a C-contiguous array (works for empty arrays too)."""
+    return arr.reshape(-1).view(np.uint8)
+
+
+def _crc32(buf: Any) -> int:
+    return zlib.crc32(buf) & 0xFFFFFFFF
+
+
+def _pack_preamble(file_size: int, header_length: int, header_checksum: int) -> bytes:
+    body = _PREAMBLE.pack(MAGIC, FORMAT_VERSION, 0, file_size, header_length, header_checksum,
+                          bytes(24), 0)
+    return body[:-4] + struct.pack("<I", _crc32(body[:-4]))
+
+
+def _encode(header: Mapping[str, Any],
+            arrays: dict[str, np.ndarray]) -> tuple[bytes, bytes, int, list[dict[str, Any]]]:
+    """Lay the file out: return (preamble, header JSON, file size, section table)."""
+    try:
+        plain = json.loads(json.dumps(dict(header), default=_json_default, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise IndexFormatError(f"header is not JSON-serialisable (strict JSON, no NaN): {exc}") from None
+    table = [{"name": name, "dtype": SECTION_DTYPES[name][0], "shape": list(arr.shape),
+              "offset": 0, "length": arr.nbytes, "checksum": _crc32(_bytes_of(arr))}
+             for name, arr in arrays.items()]
+    meta = {"header": plain, "checksum": CHECKSUM, "sections": table}
+    data_start = _align(PREAMBLE_SIZE + 1)
+    while True:  # offsets depend on the header length and vice versa; grows monotonically
+        pos = data_start
+        for entry in table:
+            entry["offset"] = pos
+            pos = _align(pos + entry["length"])
+        blob = json.dumps(meta, indent=1, allow_nan=False).encode("utf-8")
+        needed = _align(PREAMBLE_SIZE + len(blob))
+        if needed <= data_start:
+            break
+        data_start = needed
+    file_size = pos
+    return _pack_preamble(file_size, len(blob), _crc32(blob)), blob, file_size, table
+
+
+def _open_temp(directory: str, base: str) -> tuple[str, int]:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    for _ in range(100):
+        tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
+        try:
+            return tmp, os.open(tmp, flags, 0o666)  # mode honours the umask, like open()
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a temporary file in {directory}")
+
+
+def _fsync_directory(directory: str) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # e.g. Windows cannot open a directory; os.replace is still atomic there
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def save_index(path: PathLike, header: Mapping[str, Any], sections: Mapping[str, np.ndarray]) -> None:
+    """Write an index to ``path`` atomically.
+
+    The index is validated first (:func:`validate_index`), so an inconsistent index is never
+    written. The file is written to a temporary file in the same directory, flushed and
+    fsync'ed, moved onto ``path`` with ``os.replace`` and the directory is fsync'ed. If anything
+    fails before the replace, the temporary file is removed and an existing file at ``path`` is
+    left untouched (only a failure of the final directory fsync is reported after the new file
+    is in place). If ``path`` is a symlink, its target is replaced. Arrays are written
+    little-endian and C-ordered whatever their layout in memory.
+
+    Raises:
+        IndexFormatError: the index is invalid or its header is not JSON-serialisable.
+        OSError: the file could not be written.
+    """
+    validate_index(header, sections)
+    arrays = {name: np.ascontiguousarray(sections[name], dtype=np.dtype(dt))
+              for name, (dt, _) in SECTION_DTYPES.items()}
+    preamble, blob, file_size, table = _encode(header, arrays)
+    offsets = [(arrays[e["name"]], e["offset"]) for e in table]
+
+    path = os.path.realpath(os.fspath(path))  # through a symlink: replace its target
+    directory = os.path.dirname(path)
+    tmp, fd = _open_temp(directory, os.path.basename(path))
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(preamble)
+            f.write(blob)
+            written = PREAMBLE_SIZE + len(blob)
+            for arr, offset in offsets:
+                f.write(bytes(offset - written))
+                f.write(_bytes_of(arr))
+                written = offset + arr.nbytes
+            f.write(bytes(file_size - written))
+            f.flush()
+            if f.tell() != file_size:
+                raise RuntimeError(f"internal error: wrote {f.tell()} bytes, expected {file_size}")
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    _fsync_directory(directory)
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+# ---------------------------------------------------------------------------------------------
+class _Entry:
+    __slots__ = ("name", "dtype", "shape", "offset", "length", "checksum")
+
+    def __init__(self, name: str, dtype: np.dtype, shape: tuple[int, ...], offset: int,
+                 length: int, checksum: int):
+        self.name, self.dtype, self.shape = name, dtype, shape
+        self.offset, self.length, self.checksum = offset, length, checksum
+
+
+def _read_preamble(f: BinaryIO, actual: int) -> tuple[int, int, int]:
+    """Check the preamble; return (file_size, header_length, header_checksum)."""
+    if actual == 0:
+        raise IndexFormatError("not an mcindex file (the file is empty)")
+    raw = f.read(PREAMBLE_SIZE)
+    head = raw[:len(MAGIC)]
+    if head != MAGIC[:len(head)]:
+        raise IndexFormatError(f"not an mcindex file (magic is {head!r}, expected {MAGIC!r})")
+    if len(raw) < PREAMBLE_SIZE:
+        raise IndexFormatError(
+            f"truncated: expected at least {PREAMBLE_SIZE} bytes (the preamble), file has {actual}")
+    _, version, flags, file_size, header_length, header_checksum, reserved, checksum = \
+        _PREAMBLE.unpack(raw)
+    if version > FORMAT_VERSION:
+        raise IndexFormatError(
+            f"format version {version} is newer than this mcindex supports (version "
+            f"{FORMAT_VERSION}); upgrade mcindex to read it")
+    if version < 1:
+        raise IndexFormatError(f"invalid format version {version} (this mcindex reads version "
+                               f"{FORMAT_VERSION})")
+    if _crc32(raw[:-4]) != checksum:
+        raise IndexFormatError(
+            f"checksum mismatch in preamble: stored {checksum:08x}, computed {_crc32(raw[:-4]):08x}")
+    if flags != 0:
+        raise IndexFormatError(f"unsupported flags {flags:#x} in preamble (version 1 has none)")
+    if any(reserved):
+        raise IndexFormatError("reserved preamble bytes [36, 60) are not zero")
+    if actual < file_size:
+        raise IndexFormatError(f"truncated: expected {file_size} bytes, file has {actual}")
+    if actual > file_size:
+        raise IndexFormatError(
+            f"file size mismatch: expected {file_size} bytes, file has {actual} (trailing data)")
+    if PREAMBLE_SIZE + header_length > file_size:
+        raise IndexFormatError(
+            f"header length {header_length} does not fit in a file of {file_size} bytes")
+    return file_size, header_length, header_checksum
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def _parse_header(blob: bytes, checksum: int) -> dict[str, Any]:
+    computed = _crc32(blob)
+    if computed != checksum:
+        raise IndexFormatError(f"checksum mismatch in header: stored {checksum:08x}, computed {computed:08x}")
+    try:
+        meta = json.loads(blob.decode("utf-8"), parse_constant=_reject_constant)
+    except (ValueError, RecursionError) as exc:
+        raise IndexFormatError(f"header is not valid JSON: {exc}") from None
+    if not isinstance(meta, dict):
+        raise IndexFormatError(f"header JSON must be an object, got {type(meta).__name__}")
+    for key, kind in (("header", dict), ("checksum", str), ("sections", list)):
+        if not isinstance(meta.get(key), kind):
+            raise IndexFormatError(f"header JSON needs {key!r} of type {kind.__name__}")
+    if meta["checksum"] != CHECKSUM:
+        raise IndexFormatError(
+            f"unsupported checksum algorithm {_short(meta['checksum'])} (expected {CHECKSUM!r})")
+    return meta
+
+
+def _parse_table(table: list[Any], data_start: int, file_size: int) -> list[_Entry]:
+    entries: dict[str, _Entry] = {}
+    for k, raw in enumerate(table):
+        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+            raise IndexFormatError(f"section table entry {k} is not an object with a 'name'")
+        name = raw["name"]
+        if name not in SECTION_DTYPES:
+            raise IndexFormatError(f"unknown section {name!r} in the section table")
+        if name in entries:
+            raise IndexFormatError(f"section {name!r} appears twice in the section table")
+        want_dtype, ndim = SECTION_DTYPES[name]
+        if raw.get("dtype") != want_dtype:
+            raise IndexFormatError(
+                f"section {name!r} has dtype {_short(raw.get('dtype'))}, expected {want_dtype!r}")
+        shape = raw.get("shape")
+        if (not isinstance(shape, list) or len(shape) != ndim
+                or not all(_is_int(s) and s >= 0 for s in shape)):
+            raise IndexFormatError(
+                f"section {name!r} has shape {_short(shape)}, expected a list of {ndim} non-negative ints")
+        for key in ("offset", "length", "checksum"):
+            if not _is_int(raw.get(key)) or raw[key] < 0:
+                raise IndexFormatError(f"section {name!r}: {key} must be a non-negative int, "
+                                       f"got {_short(raw.get(key))}")
+        offset, length, checksum = raw["offset"], raw["length"], raw["checksum"]
+        dtype = np.dtype(want_dtype)
+        expected = math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+        if length != expected:
+            raise IndexFormatError(
+                f"section {name!r}: shape {shape} of {want_dtype} needs {expected} bytes but its "
+                f"length is {length}")
+        if offset % ALIGNMENT:
+            raise IndexFormatError(f"section {name!r}: offset {offset} is not {ALIGNMENT}-byte aligned")
+        if offset < data_start:
+            raise IndexFormatError(
+                f"section {name!r}: offset {offset} lies inside the preamble or header "
+                f"(payloads start at {data_start})")
+        if offset + length > file_size:
+            raise IndexFormatError(
+                f"section {name!r}: bytes [{offset}, {offset + length}) extend past the end of "
+                f"the file ({file_size} bytes)")
+        if checksum >= 2**32:
+            raise IndexFormatError(f"section {name!r}: checksum {checksum} is not a CRC-32")
+        entries[name] = _Entry(name, dtype, tuple(shape), offset, length, checksum)
+    missing = [name for name in SECTION_DTYPES if name not in entries]
+    if missing:
+        raise IndexFormatError(f"missing section(s) in the section table: {', '.join(missing)}")
+    ordered = sorted(entries.values(), key=lambda e: (e.offset, e.length))
+    for a, b in zip(ordered, ordered[1:]):
+        if b.offset < a.offset + a.length:
+            raise IndexFormatError(
+                f"sections {a.name!r} [{a.offset}, {a.offset + a.length}) and {b.name!r} "
+                f"[{b.offset}, {b.offset + b.length}) overlap")
+    return ordered
+
+
+def _gaps(entries: list[_Entry], start: int, file_size: int) -> list[tuple[int, int]]:
+    gaps, pos = [], start
+    for e in entries:
+        if e.offset > pos:
+            gaps.append((pos, e.offset))
+        pos = max(pos, e.offset + e.length)
+    if file_size > pos:
+        gaps.append((pos, file_size))
+    return gaps
+
+
+def _check_checksum(entry: _Entry, buf: Any) -> None:
+    computed = _crc32(buf)
+    if computed != entry.checksum:
+        raise IndexFormatError(
+            f"checksum mismatch in section {entry.name!r}: stored {entry.checksum:08x}, "
+            f"computed {computed:08x}")
+
+
+def _read_into(f: BinaryIO, buf: np.ndarray, offset: int, file_size: int) -> None:
+    f.seek(offset)
+    view, done = memoryview(buf), 0
+    while done < len(view):
+        got = f.readinto(view[done:])
+        if not got:
+            raise IndexFormatError(
+                f"truncated: expected {file_size} bytes, file has {offset + done} "
+                "(the file changed while it was read)")
+        done += got
+
+
+def _load_copy(f: BinaryIO, entries: list[_Entry], gaps: list[tuple[int, int]],
+               file_size: int) -> dict[str, np.ndarray]:
+    for lo, hi in gaps:
+        for pos in range(lo, hi, _READ_CHUNK):
+            chunk = np.empty(min(_READ_CHUNK, hi - pos), dtype=np.uint8)
+            _read_into(f, chunk, pos, file_size)
+            if chunk.any():
+                raise IndexFormatError(f"non-zero padding byte at offset {pos + int(np.argmax(chunk != 0))}")
+    out = {}
+    for e in entries:
+        arr = np.empty(e.shape, dtype=e.dtype)
+        raw = _bytes_of(arr)
+        _read_into(f, raw, e.offset, file_size)
+        _check_checksum(e, raw)
+        out[e.name] = arr
+    return out
+
+
+def _load_mmap(f: BinaryIO, entries: list[_Entry], gaps: list[tuple[int, int]],
+               file_size: int) -> dict[str, np.ndarray]:
+    buf = _mmap.mmap(f.fileno(), 0, access=_mmap.ACCESS_READ)
+    if len(buf) != file_size:
+        n = len(buf)
+        buf.close()
+        raise IndexFormatError(f"truncated: expected {file_size} bytes, file has {n} "
+                               "(the file changed while it was read)")
+    whole = np.frombuffer(buf, dtype=np.uint8)  # read-only, keeps the map alive
+    for lo, hi in gaps:
+        nz = np.flatnonzero(whole[lo:hi])
+        if nz.size:
+            raise IndexFormatError(f"non-zero padding byte at offset {lo + int(nz[0])}")
+    out = {}
+    for e in entries:
+        raw = whole[e.offset:e.offset + e.length]
+        _check_checksum(e, raw)
+        out[e.name] = raw.view(e.dtype).reshape(e.shape)
+    return out
+
+
+def load_index(path: PathLike, *, mmap: bool = False) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Read an index written by :func:`save_index`; return ``(header, sections)``.
+
+    With ``mmap=False`` the sections are ordinary in-memory arrays. With ``mmap=True`` they are
+    read-only views of one read-only memory map of the file (no copy; ``vectors`` rows are
+    64-byte aligned); the map stays open as long as any of the arrays is alive. Either way the
+    whole file is verified before anything is returned (checksums read every byte once), and
+    :func:`validate_index` is run on the result. ``save_index`` replaces files atomically, so
+    an existing mapping keeps seeing the old contents when the file is overwritten.
+
+    Raises:
+        IndexFormatError: the file is not an mcindex file, is of a newer format version, is
+            truncated or corrupt, or holds an invalid index. The message names the file.
+        OSError: the file cannot be opened or read.
+    """
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as f:
+            actual = os.fstat(f.fileno()).st_size
+            file_size, header_length, header_checksum = _read_preamble(f, actual)
+            blob = bytearray(header_length)  # bounded by the file size checked above
+            _read_into(f, np.frombuffer(blob, dtype=np.uint8), PREAMBLE_SIZE, file_size)
+            meta = _parse_header(bytes(blob), header_checksum)
+            header_end = PREAMBLE_SIZE + header_length
+            entries = _parse_table(meta["sections"], header_end, file_size)
+            gaps = _gaps(entries, header_end, file_size)
+            load = _load_mmap if mmap else _load_copy
+            sections = load(f, entries, gaps, file_size)
+        header = meta["header"]
+        validate_index(header, sections)
+    except IndexFormatError as exc:
+        raise IndexFormatError(f"{name}: {exc}") from None
+    return header, sections
