@@ -185,7 +185,7 @@ nb::dict build_mci_binding(Matrix vectors, std::size_t dim, int metric, std::siz
                            std::size_t build_list, float nav_alpha, std::size_t pool_size,
                            std::size_t min_clique, std::size_t quota, std::size_t min_memberships,
                            std::size_t hub_cap, bool extend, float alpha0, float alpha_max,
-                           std::size_t fallback_size, std::uint64_t seed, int threads,
+                           std::size_t fallback_size, bool pool_two_hop, std::size_t pool_search_list, std::uint64_t seed, int threads,
                            nb::ndarray<const std::uint32_t, nb::ndim<1>, nb::c_contig, nb::device::cpu> sample_ids,
                            nb::object progress) {
   if (metric < 0 || metric > 2) throw std::invalid_argument("metric code must be 0, 1 or 2");
@@ -205,6 +205,8 @@ nb::dict build_mci_binding(Matrix vectors, std::size_t dim, int metric, std::siz
   p.nav.alpha = nav_alpha;
   p.nav.seed = seed;
   p.pool_size = pool_size;
+  p.pool_two_hop = pool_two_hop;
+  p.pool_search_list = pool_search_list;
   p.cover.min_clique = min_clique;
   p.cover.quota = quota;
   p.cover.min_memberships = min_memberships;
@@ -284,6 +286,6 @@ NB_MODULE(_core, m) {
         nb::arg("degree"), nb::arg("build_list"), nb::arg("nav_alpha"), nb::arg("pool_size"),
         nb::arg("min_clique"), nb::arg("quota"), nb::arg("min_memberships"), nb::arg("hub_cap"),
         nb::arg("extend"), nb::arg("alpha0"), nb::arg("alpha_max"), nb::arg("fallback_size"),
-        nb::arg("seed"), nb::arg("threads"), nb::arg("sample_ids"), nb::arg("progress").none(),
+        nb::arg("pool_two_hop"), nb::arg("pool_search_list"), nb::arg("seed"), nb::arg("threads"), nb::arg("sample_ids"), nb::arg("progress").none(),
         "Build the clique index structure (internal; see mcindex.Index.build).");
 }

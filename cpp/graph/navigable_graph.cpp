@@ -59,11 +59,15 @@ bool by_dist_then_id(const Candidate& a, const Candidate& b) {
 
 void beam_search(const BuildContext& ctx, const FixedGraph& g, const float* query,
                  const std::uint32_t* entries, std::size_t n_entries, std::size_t list_size,
-                 CandidateList& list, VisitedSet& visited, std::vector<Candidate>* expanded) {
+                 CandidateList& list, VisitedSet& visited, std::vector<Candidate>* expanded,
+                 std::vector<Candidate>* scored) {
   list.reset(list_size);
   visited.next_epoch();
   for (std::size_t e = 0; e < n_entries; ++e) {
-    if (!visited.test_and_set(entries[e])) list.insert(ctx.distance_to(query, entries[e]), entries[e]);
+    if (visited.test_and_set(entries[e])) continue;
+    float d = ctx.distance_to(query, entries[e]);
+    if (scored) scored->push_back({d, entries[e], false});
+    list.insert(d, entries[e]);
   }
   std::size_t i;
   while ((i = list.next_unexpanded()) < list.size()) {
@@ -77,6 +81,7 @@ void beam_search(const BuildContext& ctx, const FixedGraph& g, const float* quer
       std::uint32_t v = nb[j];
       if (visited.test_and_set(v)) continue;
       float d = ctx.distance_to(query, v);
+      if (scored) scored->push_back({d, v, false});
       if (list.full() && d >= list.worst()) continue;
       list.insert(d, v);
     }

@@ -43,9 +43,11 @@ FixedGraph build_navigable_graph(const BuildContext& ctx, const NavGraphParams& 
 CsrGraph to_csr(const FixedGraph& g);
 
 // Best-first search from `entries` towards `query`, keeping the `list_size` nearest in `list`.
-// When `expanded` is set, every expanded node is appended to it (with its distance).
+// When `expanded` is set, every expanded node is appended to it (with its distance); when
+// `scored` is set, every node whose distance was computed is.
 void beam_search(const BuildContext& ctx, const FixedGraph& g, const float* query,
                  const std::uint32_t* entries, std::size_t n_entries, std::size_t list_size,
-                 CandidateList& list, VisitedSet& visited, std::vector<Candidate>* expanded);
+                 CandidateList& list, VisitedSet& visited, std::vector<Candidate>* expanded,
+                 std::vector<Candidate>* scored = nullptr);
 
 }  // namespace mcindex

@@ -42,7 +42,8 @@ MciStructure build_mci(const BuildContext& ctx, const MciBuildParams& p,
 
   t0 = Clock::now();
   const std::size_t pool_size = std::min(p.pool_size, n > 0 ? n - 1 : 0);
-  KnnPool pool = build_knn_pool(ctx, graph, pool_size, p.pool_search_list);
+  KnnPool pool = p.pool_two_hop ? build_knn_pool_two_hop(ctx, graph, pool_size)
+                                : build_knn_pool(ctx, graph, pool_size, p.pool_search_list);
   out.phase_seconds.emplace_back("knn_pool", seconds_since(t0));
   out.sample_pools.assign(sample_ids.size() * p.pool_size, 0xFFFFFFFFu);
   for (std::size_t i = 0; i < sample_ids.size(); ++i) {

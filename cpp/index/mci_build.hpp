@@ -17,6 +17,7 @@ struct MciBuildParams {
   NavGraphParams nav;
   std::size_t pool_size = 200;
   std::size_t pool_search_list = 0;  // 0: pool_size + 1
+  bool pool_two_hop = false;         // pool from 2-hop graph neighbourhoods instead of searches
   CoverParams cover;
 };
 

@@ -18,8 +18,13 @@ struct KnnPool {
   const std::uint32_t* row(std::size_t v) const { return ids.data() + v * width; }
 };
 
-// search_list: candidate list size of each search (>= pool_size + 1).
+// search_list: candidate list size of each search (0: pool_size + 1); the pool takes the
+// nearest of every point the search scored.
 KnnPool build_knn_pool(const BuildContext& ctx, const FixedGraph& g, std::size_t pool_size,
                        std::size_t search_list);
+
+// The cheaper alternative measured against it: the nearest pool_size of each point's
+// neighbours and neighbours' neighbours in the navigable graph (about degree^2 distances).
+KnnPool build_knn_pool_two_hop(const BuildContext& ctx, const FixedGraph& g, std::size_t pool_size);
 
 }  // namespace mcindex

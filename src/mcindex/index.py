@@ -93,6 +93,8 @@ class Index:
         extend_cliques: bool = True,
         alpha_max: float = 100.0,
         fallback_size: int | None = None,
+        pool_method: str = "search",
+        pool_search_list: int | None = None,
         threads: int | None = None,
         seed: int = 0,
         deterministic: bool = False,
@@ -127,6 +129,15 @@ class Index:
                 one-hop reach.
             alpha_max: past this threshold factor, still-uncovered seeds get a fallback group.
             fallback_size: size of a fallback group (default ``min_clique_size``).
+            pool_method: how the kNN pool is gathered: ``"search"`` (a best-first search of the
+                navigable graph from each point, list size ``pool_size + 1``) or ``"two_hop"``
+                (the nearest of each point's neighbours and their neighbours: about
+                ``degree**2`` distances per point, faster, lower pool recall).
+            pool_search_list: candidate list of each pool search (default
+                ``min(100, pool_size + 1)``). Every point the search scores is a pool
+                candidate, so a list shorter than the pool still fills it: on GloVe-400k, 100
+                instead of 201 cut the pool phase from 68 s to 48 s and pool recall from 0.91
+                to 0.83, while the share of each point's 10 nearest one hop away stayed at 0.85.
             threads: build threads (default: all cores).
             seed: seeds the insertion and seed orders.
             deterministic: bit-identical index for the same inputs and seed, whatever
@@ -148,6 +159,9 @@ class Index:
         alpha_max = _positive_float(alpha_max, "alpha_max", alpha)
         fallback_size = _positive_int(min_clique_size if fallback_size is None else fallback_size, "fallback_size")
         stats_sample = _positive_int(stats_sample, "stats_sample", 0)
+        pool_search_list = _positive_int(pool_search_list or min(100, pool_size + 1), "pool_search_list")
+        if pool_method not in ("search", "two_hop"):
+            raise ValueError(f"pool_method must be 'search' or 'two_hop', got {pool_method!r}")
         seed = _positive_int(seed, "seed", 0)
         if threads is not None:
             threads = _positive_int(threads, "threads")
@@ -172,7 +186,8 @@ class Index:
             "pool_size": pool_size, "min_clique_size": min_clique_size, "alpha": alpha,
             "degree": degree, "build_list": build_list, "min_memberships": min_memberships,
             "hub_cap": hub_cap, "clique_quota": clique_quota, "extend_cliques": bool(extend_cliques),
-            "alpha_max": alpha_max, "fallback_size": fallback_size, "seed": seed,
+            "alpha_max": alpha_max, "fallback_size": fallback_size, "pool_method": pool_method,
+            "pool_search_list": pool_search_list, "seed": seed,
             "deterministic": bool(deterministic), "threads": build_threads,
         }
 
@@ -189,7 +204,8 @@ class Index:
                 vectors, dim, METRICS[metric], degree, build_list,
                 1.0 if metric == "ip" else 1.2,  # RobustPrune's slack needs non-negative distances
                 pool_size, min_clique_size, clique_quota, min_memberships, hub_cap,
-                bool(extend_cliques), alpha, alpha_max, fallback_size, seed, build_threads,
+                bool(extend_cliques), alpha, alpha_max, fallback_size, pool_method == "two_hop",
+                pool_search_list, seed, build_threads,
                 sample, callback)
         finally:
             if bar is not None:
