@@ -11,6 +11,8 @@
 #include <nanobind/stl/vector.h>
 
 #include <chrono>
+#include <cmath>
+#include <exception>
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
@@ -87,6 +89,7 @@ std::tuple<nb::ndarray<nb::numpy, std::int64_t, nb::ndim<2>>, nb::ndarray<nb::nu
 exact_search_binding(Matrix data, Matrix queries, std::size_t k, int metric, nb::list filter_words,
                      nb::list filter_ids, std::optional<Int32Vec> filter_of_query, int threads) {
   if (metric < 0 || metric > 2) throw std::invalid_argument("metric code must be 0, 1 or 2");
+  if (k == 0 || k > (std::size_t{1} << 40)) throw std::invalid_argument("k must be in [1, 2^40]");
   std::size_t n = data.shape(0), dim = data.shape(1), nq = queries.shape(0);
   if (queries.shape(1) != dim) throw std::invalid_argument("queries and data dimensions differ");
   if (filter_words.size() != filter_ids.size())
@@ -107,8 +110,10 @@ exact_search_binding(Matrix data, Matrix queries, std::size_t k, int metric, nb:
     if (!filter_ids[f].is_none()) {
       IdList ids = nb::cast<IdList>(filter_ids[f]);
       const std::uint32_t* p = ids.data();
-      for (std::size_t i = 0; i < ids.shape(0); ++i)
+      for (std::size_t i = 0; i < ids.shape(0); ++i) {
         if (p[i] >= n) throw std::invalid_argument("filter id out of range");
+        if (i > 0 && p[i] <= p[i - 1]) throw std::invalid_argument("filter ids must be strictly increasing");
+      }
       filters[f].ids = p;
       filters[f].n_ids = ids.shape(0);
       id_refs.push_back(ids);
@@ -161,6 +166,9 @@ class PythonProgress {
     } catch (nb::python_error& e) {
       error_ = std::make_unique<nb::python_error>(std::move(e));
       return false;
+    } catch (...) {  // never let a foreign exception escape into the core's parallel regions
+      foreign_ = std::current_exception();
+      return false;
     }
     return true;
   }
@@ -172,11 +180,13 @@ class PythonProgress {
       error_.reset();
       throw e;
     }
+    if (foreign_) std::rethrow_exception(foreign_);
   }
 
  private:
   nb::object callback_;
   std::unique_ptr<nb::python_error> error_;
+  std::exception_ptr foreign_;
   const char* last_phase_ = nullptr;
   std::chrono::steady_clock::time_point last_{};
 };
@@ -185,16 +195,28 @@ nb::dict build_mci_binding(Matrix vectors, std::size_t dim, int metric, std::siz
                            std::size_t build_list, float nav_alpha, std::size_t pool_size,
                            std::size_t min_clique, std::size_t quota, std::size_t min_memberships,
                            std::size_t hub_cap, bool extend, float alpha0, float alpha_max,
-                           std::size_t fallback_size, bool pool_two_hop, std::size_t pool_search_list, std::uint64_t seed, int threads,
+                           std::size_t fallback_size, bool pool_two_hop, std::size_t pool_search_list,
+                           std::uint64_t seed, int threads, int cover_threads,
                            nb::ndarray<const std::uint32_t, nb::ndim<1>, nb::c_contig, nb::device::cpu> sample_ids,
                            nb::object progress) {
   if (metric < 0 || metric > 2) throw std::invalid_argument("metric code must be 0, 1 or 2");
   const std::size_t n = vectors.shape(0);
   if (dim == 0 || dim > vectors.shape(1)) throw std::invalid_argument("dim must be in [1, row stride]");
   if (n >= 0xFFFFFFFFull) throw std::invalid_argument("at most 2^32 - 2 points are supported");
+  if (n == 0) throw std::invalid_argument("at least one point is needed");
   if (degree < 1 || pool_size < 1 || min_clique < 1 || quota < 1 || min_memberships < 1 || hub_cap < 1 ||
-      fallback_size < 1 || build_list < 1)
+      fallback_size < 1 || build_list < 1 || pool_search_list < 1)
     throw std::invalid_argument("build sizes must be >= 1");
+  if (!(alpha0 >= 1.0f) || !(alpha_max >= alpha0) || !std::isfinite(alpha_max) || !(nav_alpha >= 1.0f))
+    throw std::invalid_argument("alpha must be finite, >= 1 and <= alpha_max");
+  if (threads < 1 || threads > 4096 || cover_threads < 1 || cover_threads > 4096)
+    throw std::invalid_argument("threads must be in [1, 4096]");
+  // A size beyond the number of other points buys nothing; clamping also keeps every
+  // n * size product far from overflow.
+  degree = std::min(degree, std::max<std::size_t>(n - 1, 1));
+  pool_size = std::min(pool_size, n - 1);
+  build_list = std::min(build_list, n);
+  pool_search_list = std::min(pool_search_list, n);
   std::vector<std::uint32_t> samples(sample_ids.data(), sample_ids.data() + sample_ids.shape(0));
   for (std::uint32_t v : samples)
     if (v >= n) throw std::invalid_argument("sample id out of range");
@@ -216,12 +238,13 @@ nb::dict build_mci_binding(Matrix vectors, std::size_t dim, int metric, std::siz
   p.cover.alpha_max = alpha_max;
   p.cover.fallback_size = fallback_size;
   p.cover.seed = seed;
+  p.cover.threads = cover_threads;
 
   PythonProgress bridge(progress);
   BuildContext ctx;
   ctx.base = VectorView{vectors.data(), n, dim, vectors.shape(1)};
   ctx.metric = static_cast<Metric>(metric);
-  ctx.threads = threads > 0 ? threads : omp_get_max_threads();
+  ctx.threads = threads;
   ctx.progress = [&bridge](const char* phase, std::size_t done, std::size_t total) {
     return bridge(phase, done, total);
   };
@@ -236,10 +259,8 @@ nb::dict build_mci_binding(Matrix vectors, std::size_t dim, int metric, std::siz
       cancelled = true;
     }
   }
-  if (cancelled) {
-    bridge.rethrow();
-    throw std::runtime_error("build cancelled");
-  }
+  bridge.rethrow();  // also after a finished build: a late Ctrl-C is not swallowed
+  if (cancelled) throw std::runtime_error("build cancelled");
 
   nb::dict out;
   out["nav_offsets"] = to_numpy(std::move(s.nav.offsets));
@@ -251,6 +272,7 @@ nb::dict build_mci_binding(Matrix vectors, std::size_t dim, int metric, std::siz
   out["node_offsets"] = to_numpy(std::move(s.node_offsets));
   out["node_cliques"] = to_numpy(std::move(s.node_cliques));
   out["sample_pools"] = to_numpy(std::move(s.sample_pools));
+  out["pool_width"] = pool_size;
   nb::list rounds;
   for (const CoverRound& r : s.rounds) {
     nb::dict d;
@@ -286,6 +308,7 @@ NB_MODULE(_core, m) {
         nb::arg("degree"), nb::arg("build_list"), nb::arg("nav_alpha"), nb::arg("pool_size"),
         nb::arg("min_clique"), nb::arg("quota"), nb::arg("min_memberships"), nb::arg("hub_cap"),
         nb::arg("extend"), nb::arg("alpha0"), nb::arg("alpha_max"), nb::arg("fallback_size"),
-        nb::arg("pool_two_hop"), nb::arg("pool_search_list"), nb::arg("seed"), nb::arg("threads"), nb::arg("sample_ids"), nb::arg("progress").none(),
+        nb::arg("pool_two_hop"), nb::arg("pool_search_list"), nb::arg("seed"), nb::arg("threads"),
+        nb::arg("cover_threads"), nb::arg("sample_ids"), nb::arg("progress").none(),
         "Build the clique index structure (internal; see mcindex.Index.build).");
 }

@@ -64,9 +64,21 @@ def test_structure_invariants(metric, extend):
     check_structure(index)
 
 
-def test_min_memberships_respected():
+def test_min_memberships_is_reached_without_repeating_groups():
     index = build(clustered(1200, 8), pool_size=48, min_clique_size=6, min_memberships=3, hub_cap=64)
-    check_structure(index, min_memberships=3)
+    check_structure(index, min_memberships=1)  # the guarantee: every point in some group
+    memberships = np.diff(index._sections["node_offsets"].astype(np.int64))
+    # The target: points whose seed ball cannot grow past a group they already seeded stop
+    # short rather than store that group again; they must be rare.
+    assert np.mean(memberships >= 3) > 0.97
+    groups = {tuple(sorted(index.clique_members(c).tolist()))
+              for c in range(index._sections["clique_offsets"].size - 1)}
+    assert len(groups) == index._sections["clique_offsets"].size - 1, "a group was stored twice"
+
+
+def test_tiny_inputs_get_one_fallback_group_each_at_most():
+    index = build(clustered(2, 3), pool_size=8)  # n <= min_clique_size: fallback only
+    assert index._sections["clique_offsets"].size - 1 == 1  # {a, b} once, not {a, b} and {b, a}
 
 
 def test_strict_cliques_are_pairwise_within_threshold():
@@ -121,7 +133,8 @@ def test_float64_and_cosine_normalisation():
 
 def test_stats_keys_and_one_hop_quality():
     data = clustered(3000, 16, seed=5)
-    st = build(data, pool_size=64, min_clique_size=8, stats_sample=200, threads=2).stats()
+    index = build(data, pool_size=64, min_clique_size=8, stats_sample=200, threads=2)
+    st = index.stats()
     for key in ("n", "dim", "metric", "cliques", "nav_degree_max", "clique_size_mean", "clique_size_max",
                 "memberships_mean", "one_hop_reach_mean", "nn10_one_hop", "nn100_one_hop", "graph_bytes",
                 "vector_bytes", "build_phase_seconds", "densification_rounds", "pool_recall"):
@@ -129,7 +142,9 @@ def test_stats_keys_and_one_hop_quality():
     assert set(st["build_phase_seconds"]) == {"navigable_graph", "knn_pool", "clique_cover", "csr"}
     assert st["pool_recall"] > 0.9
     assert st["nn10_one_hop"] > 0.5
-    assert sum(r["newly_covered"] for r in st["densification_rounds"]) == 3000
+    memberships = np.diff(index._sections["node_offsets"].astype(np.int64))
+    short = int(np.sum(memberships < index.build_params["min_memberships"]))
+    assert sum(r["newly_covered"] for r in st["densification_rounds"]) == 3000 - short
 
 
 class TestBadInput:
@@ -244,3 +259,23 @@ def test_load_rejects_damaged_files(tmp_path):
             Index.load(bad)
     index.save(path)  # a good save over a good file still works
     assert len(Index.load(path)) == 300
+
+
+def test_oversized_parameters_are_clamped_not_trusted():
+    data = clustered(40, 4)
+    index = build(data, pool_size=2**62, degree=2**62, build_list=2**40, pool_search_list=2**40, stats_sample=10)
+    check_structure(index)
+
+
+def test_core_binding_rejects_what_python_would_never_send():
+    from mcindex import _core
+
+    data = clustered(100, 4)
+    q = data[:2].copy()
+    with pytest.raises(ValueError, match="k must be"):
+        _core.exact_search(data, q, 0, 0, [], [], None, 1)
+    dup = np.array([5, 5, 7], dtype=np.uint32)  # unsorted / repeated ids would overrun a buffer
+    with pytest.raises(ValueError, match="strictly increasing"):
+        _core.exact_search(data, q, 3, 0, [None], [dup], np.zeros(2, np.int32), 1)
+    ids, _ = _core.exact_search(data, q, 10**6, 0, [], [], None, 1)  # huge k: padded, no huge heap
+    assert ids.shape == (2, 10**6) and np.all(ids[:, 100:] == -1)

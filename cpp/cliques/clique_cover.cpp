@@ -35,7 +35,7 @@ class CoverRoundRunner {
  public:
   CoverRoundRunner(const BuildContext& ctx, const KnnPool& pool, const CoverParams& p,
                    std::vector<std::atomic<std::uint32_t>>& count)
-      : ctx_(ctx), pool_(pool), p_(p), count_(count) {}
+      : ctx_(ctx), pool_(pool), p_(p), count_(count), last_size_(pool.n, 0) {}
 
   bool uncovered(std::uint32_t v) const {
     return count_[v].load(std::memory_order_relaxed) < p_.min_memberships;
@@ -44,6 +44,8 @@ class CoverRoundRunner {
   // Processes one seed; appends accepted groups (as member lists) to `out`.
   void process(std::uint32_t s, float alpha, bool fallback, SeedScratch& sc, GroupList& out) {
     if (!uncovered(s)) return;
+    // The fallback only guarantees one group per point; more would repeat the same few points.
+    if (fallback && count_[s].load(std::memory_order_relaxed) > 0) return;
     const std::uint32_t* row = pool_.row(s);
     const std::size_t pc = pool_.count[s];
     sc.cand.clear();
@@ -75,7 +77,9 @@ class CoverRoundRunner {
     sc.local.assign(1, s);
     for (std::size_t j = 0; j < sc.cand.size(); ++j)
       if (sc.dist[j] <= theta) sc.local.push_back(sc.cand[j]);
-    if (sc.local.size() < p_.min_clique) return;
+    // A seed's next group must reach further than its last one (its ball grows with alpha);
+    // otherwise it would store a subset of a group it already added.
+    if (sc.local.size() < p_.min_clique || sc.local.size() <= last_size_[s]) return;
 
     // Local graph over the seed and its near candidates: linked when within theta.
     const std::size_t m = sc.local.size();
@@ -91,8 +95,11 @@ class CoverRoundRunner {
       bool has_uncovered = false;
       for (std::uint32_t i : clique) has_uncovered |= uncovered(sc.local[i]);
       if (!has_uncovered) return true;
+      last_size_[s] = static_cast<std::uint32_t>(sc.local.size());
       if (p_.extend) {
         // The clique plus the seed's remaining near candidates: one larger group per seed.
+        // (Every maximal clique here contains the seed, which is linked to all, so the
+        // enumeration acts as the gate "a clique of at least min_clique exists".)
         accept(sc.local, theta, out);
         ++accepted;
         return false;
@@ -116,6 +123,7 @@ class CoverRoundRunner {
   const KnnPool& pool_;
   const CoverParams& p_;
   std::vector<std::atomic<std::uint32_t>>& count_;
+  std::vector<std::uint32_t> last_size_;  // local-graph size of each seed's last accepted group
 };
 
 }  // namespace
@@ -135,7 +143,7 @@ CliqueCover build_clique_cover(const BuildContext& ctx, const KnnPool& pool, con
   std::mt19937_64 rng(p.seed ^ 0x9E3779B97F4A7C15ull);
   std::shuffle(order.begin(), order.end(), rng);  // spread groups: neighbours rarely seed together
 
-  const int threads = std::max(1, ctx.threads);
+  const int threads = std::max(1, p.threads > 0 ? p.threads : ctx.threads);
   std::vector<GroupList> lists(threads);
   float alpha = p.alpha0;
   std::vector<std::uint32_t> seeds;
@@ -149,40 +157,47 @@ CliqueCover build_clique_cover(const BuildContext& ctx, const KnnPool& pool, con
     constexpr std::size_t kChunk = 64;
     std::atomic<std::size_t> next{0};
     std::atomic<bool> cancelled{false};
+    RegionErrors errors;
+    for (GroupList& l : lists) l.clear();  // serially: a smaller team must not leave stale groups
 #pragma omp parallel num_threads(threads)
-    {
+    errors.run([&] {
       SeedScratch sc;
       const int t = omp_get_thread_num();
-      lists[t].clear();
       for (;;) {
         std::size_t begin = next.fetch_add(kChunk, std::memory_order_relaxed);
-        if (begin >= seeds.size() || cancelled.load(std::memory_order_relaxed)) break;
+        if (begin >= seeds.size() || cancelled.load(std::memory_order_relaxed) ||
+            errors.stop.load(std::memory_order_relaxed))
+          break;
         if (t == 0 && !ctx.report("clique cover", n - seeds.size() + begin, n)) cancelled.store(true);
         std::size_t end = std::min(seeds.size(), begin + kChunk);
-        for (std::size_t i = begin; i < end; ++i)
-          runner.process(seeds[i], alpha, fallback, sc, lists[t]);
+        for (std::size_t i = begin; i < end; ++i) runner.process(seeds[i], alpha, fallback, sc, lists[t]);
       }
-    }
-
+    });
+    errors.rethrow();
     if (cancelled.load()) throw BuildCancelled();
+
     std::size_t added = 0;
-    for (int t = 0; t < threads; ++t) {
-      const GroupList& l = lists[t];
-      for (std::uint64_t s : l.sizes) cover.clique_offsets.push_back(cover.clique_offsets.back() + s);
+    for (const GroupList& l : lists) {
+      for (std::uint64_t size : l.sizes) cover.clique_offsets.push_back(cover.clique_offsets.back() + size);
       cover.clique_members.insert(cover.clique_members.end(), l.members.begin(), l.members.end());
       cover.clique_thresholds.insert(cover.clique_thresholds.end(), l.thresholds.begin(), l.thresholds.end());
       added += l.sizes.size();
     }
-    if (fallback) cover.fallback_groups += added;
     std::size_t still = 0;
     for (std::uint32_t v : seeds) still += runner.uncovered(v) ? 1 : 0;
-    cover.rounds.push_back({alpha, seeds.size(), added, seeds.size() - still});
+    const std::size_t newly = seeds.size() - still;
+    cover.rounds.push_back({alpha, seeds.size(), added, newly});
+    if (fallback) {
+      // One fallback round: afterwards every point is in at least one group; points still
+      // below min_memberships stay so (min_memberships is a target of the densification).
+      cover.fallback_groups += added;
+      break;
+    }
     // The schedule: a productive round (>= 10% fewer uncovered) steps alpha; a poor one doubles it.
-    if (seeds.size() - still >= seeds.size() / 10 && still < seeds.size()) alpha += p.alpha0;
+    if (10 * newly >= seeds.size() && newly > 0) alpha += p.alpha0;
     else alpha *= 2.0f;
-    if (fallback && still == seeds.size()) break;  // nothing more can be done (cannot happen with n >= 1)
   }
-  ctx.report("clique cover", n, n);
+  if (!ctx.report("clique cover", n, n)) throw BuildCancelled();
   return cover;
 }
 

@@ -21,6 +21,7 @@ struct CoverParams {
   std::size_t fallback_size = 16;    // fallback group: the seed + its nearest pool members
   std::size_t max_clique_calls = 20000;  // Bron-Kerbosch work cap per seed
   std::uint64_t seed = 0;            // seed processing order
+  int threads = 0;                   // 0: the build's thread count (deterministic builds use 1)
 };
 
 struct CoverRound {
@@ -41,6 +42,8 @@ struct CliqueCover {
 // Lock-free: seeds are claimed in chunks from an atomic counter, per-point membership counters
 // are relaxed atomics, each thread keeps its own group list, lists are concatenated after each
 // round. With threads == 1 the result depends only on the inputs (deterministic mode).
+// Every point ends in at least one group (one fallback round past alpha_max);
+// min_memberships is what the densification rounds aim for.
 CliqueCover build_clique_cover(const BuildContext& ctx, const KnnPool& pool, const CoverParams& params);
 
 }  // namespace mcindex

@@ -5,6 +5,9 @@
 #include <cstddef>
 
 namespace mcindex {
+// Internal linkage: this header is compiled into every ISA's translation unit with different
+// flags, so its functions must not be merged across them by the linker.
+namespace {
 
 // Rows are fetched from memory ahead of use: a gathered row (200 bytes at dim 50) spans several
 // cache lines, and at selective filters these misses, not the arithmetic, decide the speed.
@@ -32,4 +35,5 @@ void batch_distances(const float* query, const float* base, std::size_t stride, 
   }
 }
 
+}  // namespace
 }  // namespace mcindex

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "distance/distance.hpp"
+#include "parallel.hpp"
 #include "search/exact_search.hpp"
 
 namespace mcindex {
@@ -23,19 +24,21 @@ struct BuildContext {
   Metric metric = Metric::L2;
   int threads = 1;
   ProgressFn progress;  // may be empty
+  const DistanceKernels* kern = &kernels();  // looked up once, not per distance
 
   float distance(std::size_t a, std::size_t b) const {
-    return metric_distance(kernels(), metric, base.row(a), base.row(b), base.dim);
+    return metric_distance(*kern, metric, base.row(a), base.row(b), base.dim);
   }
   float distance_to(const float* q, std::size_t b) const {
-    return metric_distance(kernels(), metric, q, base.row(b), base.dim);
+    return metric_distance(*kern, metric, q, base.row(b), base.dim);
   }
   // Squared L2: the geometry of the clique cover whatever the search metric
   // (on unit vectors, as stored for cosine, it equals 2 - 2 cos).
   float l2sq(std::size_t a, std::size_t b) const {
-    return kernels().l2sq(base.row(a), base.row(b), base.dim);
+    return kern->l2sq(base.row(a), base.row(b), base.dim);
   }
-  // Thread 0 reports; throws BuildCancelled if the callback asks to stop.
+  // Called from thread 0 only; returns false when the callback asks to stop (the caller then
+  // stops its threads and throws BuildCancelled outside any parallel region).
   bool report(const char* phase, std::size_t done, std::size_t total) const {
     return !progress || progress(phase, done, total);
   }

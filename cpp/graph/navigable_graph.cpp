@@ -106,82 +106,98 @@ FixedGraph build_navigable_graph(const BuildContext& ctx, const NavGraphParams& 
 
   const int threads = std::max(1, ctx.threads);
   const std::size_t max_batch = std::max<std::size_t>(1, static_cast<std::size_t>(kMaxBatchFraction * n));
-  std::vector<std::vector<std::pair<std::uint32_t, std::uint32_t>>> reverse(threads);  // (target, source)
+
+  // Per-thread scratch, allocated once for the whole build.
+  struct Scratch {
+    CandidateList list;
+    VisitedSet visited;
+    std::vector<Candidate> expanded, cands;
+    std::vector<std::uint32_t> out;
+    std::vector<std::pair<std::uint32_t, std::uint32_t>> reverse;  // (target, source)
+  };
+  std::vector<Scratch> scratch(static_cast<std::size_t>(threads));
+  for (Scratch& sc : scratch) sc.visited.resize(n);
   std::vector<std::pair<std::uint32_t, std::uint32_t>> all_reverse;
+  std::vector<std::size_t> group_start;
 
   std::size_t done = 1;  // the entry point is in with no edges
   std::size_t batch = 1;
   while (done < n) {
     if (!ctx.report("navigable graph", done, n)) throw BuildCancelled();
     const std::size_t begin = done, end = std::min(n, done + batch);
+    for (Scratch& sc : scratch) sc.reverse.clear();  // serially: a smaller team must not leave stale edges
 
     // 1. Each new point searches the graph as it stood before this batch and keeps a pruned
     //    out-list. Only the point's own row is written: no locks needed.
+    RegionErrors insert_errors;
 #pragma omp parallel num_threads(threads)
     {
-      CandidateList list;
-      VisitedSet visited(n);
-      std::vector<Candidate> expanded;
-      std::vector<std::uint32_t> out;
-      auto& rev = reverse[omp_get_thread_num()];
-      rev.clear();
+      Scratch& sc = scratch[static_cast<std::size_t>(omp_get_thread_num())];
 #pragma omp for schedule(dynamic, 16)
       for (std::int64_t i = static_cast<std::int64_t>(begin); i < static_cast<std::int64_t>(end); ++i) {
-        const std::uint32_t v = order[i];
-        expanded.clear();
-        beam_search(ctx, g, ctx.base.row(v), &g.entry, 1, p.build_list, list, visited, &expanded);
-        for (std::size_t j = 0; j < list.size(); ++j) expanded.push_back(list[j]);
-        std::sort(expanded.begin(), expanded.end(), by_dist_then_id);
-        robust_prune(ctx, v, expanded, p.alpha, p.degree, out);
-        std::copy(out.begin(), out.end(), g.adj.begin() + static_cast<std::ptrdiff_t>(v * p.degree));
-        g.deg[v] = static_cast<std::uint32_t>(out.size());
-        for (std::uint32_t u : out) rev.emplace_back(u, v);
+        if (insert_errors.stop.load(std::memory_order_relaxed)) continue;
+        insert_errors.run([&] {
+          const std::uint32_t v = order[i];
+          sc.expanded.clear();
+          // Search ends with every list entry expanded, so `expanded` holds the list too.
+          beam_search(ctx, g, ctx.base.row(v), &g.entry, 1, p.build_list, sc.list, sc.visited, &sc.expanded);
+          std::sort(sc.expanded.begin(), sc.expanded.end(), by_dist_then_id);
+          robust_prune(ctx, v, sc.expanded, p.alpha, p.degree, sc.out);
+          std::copy(sc.out.begin(), sc.out.end(), g.adj.begin() + static_cast<std::ptrdiff_t>(v * p.degree));
+          g.deg[v] = static_cast<std::uint32_t>(sc.out.size());
+          for (std::uint32_t u : sc.out) sc.reverse.emplace_back(u, v);
+        });
       }
     }
+    insert_errors.rethrow();
 
     // 2. Reverse edges, grouped by target; each target is updated by one thread.
     all_reverse.clear();
-    for (auto& r : reverse) all_reverse.insert(all_reverse.end(), r.begin(), r.end());
+    for (const Scratch& sc : scratch) all_reverse.insert(all_reverse.end(), sc.reverse.begin(), sc.reverse.end());
     std::sort(all_reverse.begin(), all_reverse.end());
-    std::vector<std::size_t> group_start;
+    group_start.clear();
     for (std::size_t i = 0; i < all_reverse.size(); ++i)
       if (i == 0 || all_reverse[i].first != all_reverse[i - 1].first) group_start.push_back(i);
     group_start.push_back(all_reverse.size());
 
+    RegionErrors reverse_errors;
 #pragma omp parallel num_threads(threads)
     {
-      std::vector<Candidate> cands;
-      std::vector<std::uint32_t> out;
+      Scratch& sc = scratch[static_cast<std::size_t>(omp_get_thread_num())];
       const std::int64_t n_groups = static_cast<std::int64_t>(group_start.size()) - 1;
 #pragma omp for schedule(dynamic, 64)
       for (std::int64_t gi = 0; gi < n_groups; ++gi) {
-        const std::uint32_t t = all_reverse[group_start[gi]].first;
-        std::uint32_t* row = g.adj.data() + static_cast<std::size_t>(t) * p.degree;
-        std::uint32_t& deg = g.deg[t];
-        const std::size_t added = group_start[gi + 1] - group_start[gi];
-        if (deg + added <= p.degree) {
+        if (reverse_errors.stop.load(std::memory_order_relaxed)) continue;
+        reverse_errors.run([&] {
+          const std::uint32_t t = all_reverse[group_start[gi]].first;
+          std::uint32_t* row = g.adj.data() + static_cast<std::size_t>(t) * p.degree;
+          std::uint32_t& deg = g.deg[t];
+          const std::size_t added = group_start[gi + 1] - group_start[gi];
+          if (deg + added <= p.degree) {
+            for (std::size_t r = group_start[gi]; r < group_start[gi + 1]; ++r) {
+              std::uint32_t s = all_reverse[r].second;
+              if (std::find(row, row + deg, s) == row + deg) row[deg++] = s;
+            }
+            return;
+          }
+          sc.cands.clear();
+          for (std::uint32_t j = 0; j < deg; ++j) sc.cands.push_back({ctx.distance(t, row[j]), row[j], false});
           for (std::size_t r = group_start[gi]; r < group_start[gi + 1]; ++r) {
             std::uint32_t s = all_reverse[r].second;
-            if (std::find(row, row + deg, s) == row + deg) row[deg++] = s;
+            sc.cands.push_back({ctx.distance(t, s), s, false});
           }
-          continue;
-        }
-        cands.clear();
-        for (std::uint32_t j = 0; j < deg; ++j) cands.push_back({ctx.distance(t, row[j]), row[j], false});
-        for (std::size_t r = group_start[gi]; r < group_start[gi + 1]; ++r) {
-          std::uint32_t s = all_reverse[r].second;
-          cands.push_back({ctx.distance(t, s), s, false});
-        }
-        std::sort(cands.begin(), cands.end(), by_dist_then_id);
-        robust_prune(ctx, t, cands, p.alpha, p.degree, out);
-        std::copy(out.begin(), out.end(), row);
-        deg = static_cast<std::uint32_t>(out.size());
+          std::sort(sc.cands.begin(), sc.cands.end(), by_dist_then_id);
+          robust_prune(ctx, t, sc.cands, p.alpha, p.degree, sc.out);
+          std::copy(sc.out.begin(), sc.out.end(), row);
+          deg = static_cast<std::uint32_t>(sc.out.size());
+        });
       }
     }
+    reverse_errors.rethrow();
     done = end;
     batch = std::min(max_batch, batch * 2);
   }
-  ctx.report("navigable graph", n, n);
+  if (!ctx.report("navigable graph", n, n)) throw BuildCancelled();
   return g;
 }
 

@@ -1,6 +1,7 @@
 #include "index/mci_build.hpp"
 
 #include <chrono>
+#include <stdexcept>
 
 #include "knn_graph/knn_pool.hpp"
 
@@ -24,6 +25,7 @@ void invert(std::size_t n, const std::vector<std::uint64_t>& clique_offsets,
   node_cliques.resize(members.size());
   std::vector<std::uint64_t> fill(node_offsets.begin(), node_offsets.end() - 1);
   const std::size_t C = clique_offsets.size() - 1;
+  if (C >= 0xFFFFFFFFull) throw std::length_error("more than 2^32 - 1 groups");
   for (std::size_t c = 0; c < C; ++c)
     for (std::uint64_t i = clique_offsets[c]; i < clique_offsets[c + 1]; ++i)
       node_cliques[fill[members[i]]++] = static_cast<std::uint32_t>(c);
@@ -41,7 +43,7 @@ MciStructure build_mci(const BuildContext& ctx, const MciBuildParams& p,
   out.phase_seconds.emplace_back("navigable_graph", seconds_since(t0));
 
   t0 = Clock::now();
-  const std::size_t pool_size = std::min(p.pool_size, n > 0 ? n - 1 : 0);
+  const std::size_t pool_size = p.pool_size;  // the caller clamps it to n - 1
   KnnPool pool = p.pool_two_hop ? build_knn_pool_two_hop(ctx, graph, pool_size)
                                 : build_knn_pool(ctx, graph, pool_size, p.pool_search_list);
   out.phase_seconds.emplace_back("knn_pool", seconds_since(t0));

@@ -49,18 +49,19 @@ KnnPool build_knn_pool(const BuildContext& ctx, const FixedGraph& g, std::size_t
   constexpr std::size_t kChunk = 256;
   std::atomic<std::size_t> next{0};
   std::atomic<bool> cancelled{false};
+  RegionErrors errors;
   const int threads = std::max(1, ctx.threads);
   const std::vector<std::uint32_t> order = locality_order(g);
 
 #pragma omp parallel num_threads(threads)
-  {
+  errors.run([&] {
     CandidateList list;
     VisitedSet visited(n);
     std::vector<Candidate> scored;
     const bool reporter = omp_get_thread_num() == 0;
     for (;;) {
       std::size_t begin = next.fetch_add(kChunk, std::memory_order_relaxed);
-      if (begin >= n || cancelled.load(std::memory_order_relaxed)) break;
+      if (begin >= n || cancelled.load(std::memory_order_relaxed) || errors.stop.load(std::memory_order_relaxed)) break;
       if (reporter && !ctx.report("kNN pool", begin, n)) cancelled.store(true);
       std::size_t end = std::min(n, begin + kChunk);
       for (std::size_t i = begin; i < end; ++i) {
@@ -81,9 +82,9 @@ KnnPool build_knn_pool(const BuildContext& ctx, const FixedGraph& g, std::size_t
         pool.count[v] = static_cast<std::uint32_t>(c);
       }
     }
-  }
-  if (cancelled.load()) throw BuildCancelled();
-  ctx.report("kNN pool", n, n);
+  });
+  errors.rethrow();
+  if (cancelled.load() || !ctx.report("kNN pool", n, n)) throw BuildCancelled();
   return pool;
 }
 
@@ -98,17 +99,18 @@ KnnPool build_knn_pool_two_hop(const BuildContext& ctx, const FixedGraph& g, std
   constexpr std::size_t kChunk = 256;
   std::atomic<std::size_t> next{0};
   std::atomic<bool> cancelled{false};
+  RegionErrors errors;
   const int threads = std::max(1, ctx.threads);
   const std::vector<std::uint32_t> order = locality_order(g);
 
 #pragma omp parallel num_threads(threads)
-  {
+  errors.run([&] {
     VisitedSet visited(n);
     std::vector<Candidate> cands;
     const bool reporter = omp_get_thread_num() == 0;
     for (;;) {
       std::size_t begin = next.fetch_add(kChunk, std::memory_order_relaxed);
-      if (begin >= n || cancelled.load(std::memory_order_relaxed)) break;
+      if (begin >= n || cancelled.load(std::memory_order_relaxed) || errors.stop.load(std::memory_order_relaxed)) break;
       if (reporter && !ctx.report("kNN pool", begin, n)) cancelled.store(true);
       std::size_t end = std::min(n, begin + kChunk);
       for (std::size_t i = begin; i < end; ++i) {
@@ -135,9 +137,9 @@ KnnPool build_knn_pool_two_hop(const BuildContext& ctx, const FixedGraph& g, std
         pool.count[v] = static_cast<std::uint32_t>(keep);
       }
     }
-  }
-  if (cancelled.load()) throw BuildCancelled();
-  ctx.report("kNN pool", n, n);
+  });
+  errors.rethrow();
+  if (cancelled.load() || !ctx.report("kNN pool", n, n)) throw BuildCancelled();
   return pool;
 }
 

@@ -14,7 +14,7 @@ namespace mcindex {
 struct KnnPool {
   std::size_t n = 0, width = 0;         // width = pool_size
   std::vector<std::uint32_t> ids;       // n * width, row ascending by distance
-  std::vector<std::uint32_t> count;     // valid entries per row (< width only when n is small)
+  std::vector<std::uint32_t> count;     // valid entries per row (fewer when n or a graph component is small)
   const std::uint32_t* row(std::size_t v) const { return ids.data() + v * width; }
 };
 

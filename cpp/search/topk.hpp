@@ -12,10 +12,12 @@ namespace mcindex {
 
 class TopK {
  public:
-  explicit TopK(std::size_t k) : k_(k) { heap_.reserve(k); }
+  // `reserve` caps the up-front allocation (a huge k on few points must not allocate k slots).
+  explicit TopK(std::size_t k, std::size_t reserve = 1024) : k_(k) { heap_.reserve(std::min(k, reserve)); }
 
   // Distance a candidate must beat to enter (infinity until k are held).
   float threshold() const {
+    if (k_ == 0) return -std::numeric_limits<float>::infinity();
     return heap_.size() < k_ ? std::numeric_limits<float>::infinity() : heap_.front().first;
   }
 
