@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <stdexcept>
 
@@ -31,6 +32,16 @@ struct BuildContext {
   }
   float distance_to(const float* q, std::size_t b) const {
     return metric_distance(*kern, metric, q, base.row(b), base.dim);
+  }
+  // Distances from q to rows ids[0..count), in the metric's form.
+  void distances_to(const float* q, const std::uint32_t* ids, std::size_t count, float* out) const {
+    if (metric == Metric::L2) {
+      kern->l2sq_batch(q, base.data, base.stride, base.dim, ids, count, out);
+      return;
+    }
+    kern->dot_batch(q, base.data, base.stride, base.dim, ids, count, out);
+    const float offset = metric == Metric::Cosine ? 1.0f : 0.0f;
+    for (std::size_t j = 0; j < count; ++j) out[j] = offset - out[j];
   }
   // Squared L2: the geometry of the clique cover whatever the search metric
   // (on unit vectors, as stored for cosine, it equals 2 - 2 cos).
