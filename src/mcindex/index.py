@@ -366,6 +366,7 @@ class Index:
             "clique_size_max": int(clique_sizes.max()) if clique_sizes.size else 0,
             "memberships_mean": float(memberships.mean()) if n else 0.0,
             "memberships_min": int(memberships.min()) if n else 0,
+            "memberships_max": int(memberships.max()) if n else 0,
             "nav_degree_max": int(nav_deg.max()) if n else 0,
             "nav_degree_mean": float(nav_deg.mean()) if n else 0.0,
             "nav_degree_limit": int(self._header["nav_degree"]),
