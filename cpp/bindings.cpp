@@ -27,6 +27,7 @@
 #include "distance/distance.hpp"
 #include "index/mci_build.hpp"
 #include "search/exact_search.hpp"
+#include "search/mci_search.hpp"
 
 namespace nb = nanobind;
 using namespace mcindex;
@@ -289,6 +290,121 @@ nb::dict build_mci_binding(Matrix vectors, std::size_t dim, int metric, std::siz
   out["phase_seconds"] = phases;
   return out;
 }
+
+using U64Vec = nb::ndarray<const std::uint64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+using U32Vec = nb::ndarray<const std::uint32_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
+
+// Filters in core form; the lists keep the arrays alive for the call.
+struct FilterSet {
+  std::vector<FilterView> views;
+  std::vector<Words> words;
+  std::vector<IdList> ids;
+};
+
+FilterSet collect_filters(nb::list filter_words, nb::list filter_ids, std::size_t n, bool need_words) {
+  if (filter_words.size() != filter_ids.size())
+    throw std::invalid_argument("filter_words and filter_ids must have the same length");
+  FilterSet fs;
+  fs.views.resize(filter_words.size());
+  for (std::size_t f = 0; f < fs.views.size(); ++f) {
+    if (!filter_words[f].is_none()) {
+      Words w = nb::cast<Words>(filter_words[f]);
+      if (w.shape(0) != (n + 63) / 64) throw std::invalid_argument("filter bitset has the wrong number of words");
+      fs.views[f].bits = BitsetView{w.data(), n};
+      fs.words.push_back(w);
+    } else if (need_words) {
+      throw std::invalid_argument("this search needs every filter as a bitset");
+    }
+    if (!filter_ids[f].is_none()) {
+      IdList ids = nb::cast<IdList>(filter_ids[f]);
+      const std::uint32_t* p = ids.data();
+      for (std::size_t i = 0; i < ids.shape(0); ++i) {
+        if (p[i] >= n) throw std::invalid_argument("filter id out of range");
+        if (i > 0 && p[i] <= p[i - 1]) throw std::invalid_argument("filter ids must be strictly increasing");
+      }
+      fs.views[f].ids = p;
+      fs.views[f].n_ids = ids.shape(0);
+      fs.ids.push_back(ids);
+    }
+  }
+  return fs;
+}
+
+void check_csr(const U64Vec& offsets, std::size_t rows, std::size_t values, const char* what) {
+  if (offsets.shape(0) != rows + 1 || offsets.data()[0] != 0 || offsets.data()[rows] != values)
+    throw std::invalid_argument(std::string(what) + " offsets do not match their values");
+}
+
+nb::tuple mci_search_binding(Matrix vectors, std::size_t dim, int metric, U64Vec nav_offsets,
+                             U32Vec nav_neighbors, std::uint32_t entry, U64Vec clique_offsets,
+                             U32Vec clique_members, U64Vec node_offsets, U32Vec node_cliques, Matrix queries,
+                             std::size_t k, std::size_t ef, int strategy, int threads, std::size_t seeds,
+                             std::size_t idle_window, std::size_t max_hops, bool graph_links,
+                             std::size_t exact_max_valid, double graph_min_fraction, nb::list filter_words,
+                             nb::list filter_ids, std::optional<Int32Vec> filter_of_query, U64Vec valid_count) {
+  const std::size_t n = vectors.shape(0), nq = queries.shape(0);
+  if (metric < 0 || metric > 2 || strategy < 0 || strategy > 3) throw std::invalid_argument("bad metric or strategy code");
+  if (dim == 0 || dim > vectors.shape(1) || queries.shape(1) != dim) throw std::invalid_argument("dimension mismatch");
+  if (k == 0 || k > (std::size_t{1} << 30) || ef == 0 || ef > (std::size_t{1} << 30)) throw std::invalid_argument("k and ef must be in [1, 2^30]");
+  if (threads < 1 || threads > 4096) throw std::invalid_argument("threads must be in [1, 4096]");
+  if (n == 0 || entry >= n) throw std::invalid_argument("entry point out of range");
+  const std::size_t C = clique_offsets.shape(0) - 1;
+  check_csr(nav_offsets, n, nav_neighbors.shape(0), "navigable graph");
+  check_csr(clique_offsets, C, clique_members.shape(0), "group");
+  check_csr(node_offsets, n, node_cliques.shape(0), "membership");
+  FilterSet fs = collect_filters(filter_words, filter_ids, n, true);
+  if (valid_count.shape(0) != fs.views.size()) throw std::invalid_argument("one valid count per filter is needed");
+  const std::int32_t* foq = nullptr;
+  if (filter_of_query) {
+    if (filter_of_query->shape(0) != nq) throw std::invalid_argument("filter_of_query must have one entry per query");
+    foq = filter_of_query->data();
+    for (std::size_t q = 0; q < nq; ++q)
+      if (foq[q] >= static_cast<std::int32_t>(fs.views.size())) throw std::invalid_argument("filter index out of range");
+  }
+
+  MciView ix;
+  ix.base = VectorView{vectors.data(), n, dim, vectors.shape(1)};
+  ix.metric = static_cast<Metric>(metric);
+  ix.nav_offsets = nav_offsets.data();
+  ix.nav_neighbors = nav_neighbors.data();
+  ix.entry = entry;
+  ix.clique_offsets = clique_offsets.data();
+  ix.clique_members = clique_members.data();
+  ix.n_cliques = C;
+  ix.node_offsets = node_offsets.data();
+  ix.node_cliques = node_cliques.data();
+  MciSearchParams p;
+  p.k = k;
+  p.ef = ef;
+  p.strategy = static_cast<Strategy>(strategy);
+  p.threads = threads;
+  p.seeds = seeds;
+  p.idle_window = idle_window;
+  p.max_hops = max_hops;
+  p.graph_links = graph_links;
+  p.exact_max_valid = exact_max_valid;
+  p.graph_min_fraction = graph_min_fraction;
+
+  auto ids = owned_matrix<std::int64_t>(nq, k);
+  auto dists = owned_matrix<float>(nq, k);
+  std::vector<QueryStats> stats(nq);
+  {
+    nb::gil_scoped_release release;
+    mci_search(ix, queries.data(), nq, fs.views.data(), foq, valid_count.data(), p, ids.data(), dists.data(),
+               stats.data());
+  }
+  auto st = owned_matrix<std::int64_t>(nq, 6);
+  for (std::size_t q = 0; q < nq; ++q) {
+    std::int64_t* r = st.data() + q * 6;
+    r[0] = stats[q].strategy;
+    r[1] = static_cast<std::int64_t>(stats[q].valid);
+    r[2] = static_cast<std::int64_t>(stats[q].distances);
+    r[3] = static_cast<std::int64_t>(stats[q].expansions);
+    r[4] = static_cast<std::int64_t>(stats[q].cliques);
+    r[5] = stats[q].seeds;
+  }
+  return nb::make_tuple(ids, dists, st);
+}
 }  // namespace
 
 NB_MODULE(_core, m) {
@@ -311,4 +427,12 @@ NB_MODULE(_core, m) {
         nb::arg("pool_two_hop"), nb::arg("pool_search_list"), nb::arg("seed"), nb::arg("threads"),
         nb::arg("cover_threads"), nb::arg("sample_ids"), nb::arg("progress").none(),
         "Build the clique index structure (internal; see mcindex.Index.build).");
+  m.def("mci_search", &mci_search_binding, nb::arg("vectors"), nb::arg("dim"), nb::arg("metric"),
+        nb::arg("nav_offsets"), nb::arg("nav_neighbors"), nb::arg("entry"), nb::arg("clique_offsets"),
+        nb::arg("clique_members"), nb::arg("node_offsets"), nb::arg("node_cliques"), nb::arg("queries"),
+        nb::arg("k"), nb::arg("ef"), nb::arg("strategy"), nb::arg("threads"), nb::arg("seeds"),
+        nb::arg("idle_window"), nb::arg("max_hops"), nb::arg("graph_links"), nb::arg("exact_max_valid"),
+        nb::arg("graph_min_fraction"), nb::arg("filter_words"), nb::arg("filter_ids"),
+        nb::arg("filter_of_query").none(), nb::arg("valid_count"),
+        "Filtered search over a clique index (internal; see mcindex.Index.search).");
 }

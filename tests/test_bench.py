@@ -335,3 +335,14 @@ def test_progress_draws_only_when_asked():
     with Progress(4, stream=late, delay=60.0, force=True) as bar:  # short task: never shown
         bar.update(4)
     assert late.getvalue() == ""
+
+
+def test_mci_routes_share_one_build_and_find_the_answer(ds, tmp_path):
+    cfg = _config(tmp_path, indexes=("mci", "mci-cliques", "mci-graph"), selectivities=(0.1, 1.0),
+                  knobs={"mci": (128,), "mci-cliques": (128,), "mci-graph": (128,)})
+    result = run_bench(cfg, dataset=ds, silent=True, command="mcindex bench --test")
+    builds = {r.name: r for r in result.indexes}
+    assert not builds["mci"].shared_build and builds["mci-cliques"].shared_build and builds["mci-graph"].shared_build
+    assert builds["mci"].details["n"] == ds.n and builds["mci"].index_bytes > ds.data.nbytes
+    for curve in result.curves:
+        assert curve.points[0].recall >= 0.9, (curve.index, curve.selectivity, curve.points[0].recall)

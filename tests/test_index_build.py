@@ -161,10 +161,15 @@ class TestBadInput:
             build(data, metric="cosine")
 
     @pytest.mark.parametrize("kw", [{"pool_size": 0}, {"min_clique_size": -1}, {"alpha": 0.5},
-                                    {"degree": 1.5}, {"threads": 0}, {"hub_cap": 1, "min_memberships": 2},
-                                    {"alpha": float("nan")}, {"seed": -1}])
+                                    {"threads": 0}, {"hub_cap": 1, "min_memberships": 2},
+                                    {"alpha": float("nan")}, {"seed": -1}, {"pool_method": "nn-descent"}])
     def test_bad_parameters(self, kw):
         with pytest.raises(ValueError):
+            build(clustered(50, 4), **kw)
+
+    @pytest.mark.parametrize("kw", [{"degree": 1.5}, {"pool_size": True}, {"seed": "0"}])
+    def test_wrong_parameter_types(self, kw):
+        with pytest.raises(TypeError, match="must be an int"):
             build(clustered(50, 4), **kw)
 
     def test_empty_and_bad_metric(self):

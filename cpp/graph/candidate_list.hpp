@@ -67,6 +67,7 @@ class VisitedSet {
  public:
   explicit VisitedSet(std::size_t n = 0) : marks_(n, 0) {}
   void resize(std::size_t n) { marks_.assign(n, 0); epoch_ = 1; }
+  std::size_t size() const { return marks_.size(); }
   void next_epoch() {
     if (++epoch_ == 0) {  // wrapped: clear once every 2^32 searches
       std::fill(marks_.begin(), marks_.end(), 0);

@@ -26,6 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from ._checks import check_int as _check_int
+
 __all__ = [
     "DATASETS",
     "METRICS",
@@ -150,12 +152,6 @@ def _check_metric(metric: Any) -> str:
     return str(metric)
 
 
-def _check_int(value: Any, what: str, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{what} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{what} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 # ---- loading by name ----------------------------------------------------------------

@@ -98,12 +98,24 @@ def _resolve_one(f: Any, n: int, where: str) -> tuple[np.ndarray | None, np.ndar
     )
 
 
-def resolve_filters(filter: Any, n: int, nq: int) -> ResolvedFilters:
+def resolve_filters(filter: Any, n: int, nq: int, *, need_words: bool = False) -> ResolvedFilters:
     """Validate ``filter`` (one for all queries or one per query) and convert it for the core.
+
+    With ``need_words`` every filter also carries its bitset (graph traversals test membership
+    of arbitrary ids), even when it is given as a short id list.
 
     Raises ``TypeError`` for an unsupported form and ``ValueError`` for a wrong length or
     out-of-range id, naming the offending query for per-query filters.
     """
+    resolved = _resolve(filter, n, nq)
+    if need_words:
+        for i, (words, ids) in enumerate(zip(resolved.words, resolved.ids)):
+            if words is None and ids is not None:
+                resolved.words[i] = Bitmap.from_ids(ids, n).words
+    return resolved
+
+
+def _resolve(filter: Any, n: int, nq: int) -> ResolvedFilters:
     if filter is None:
         return ResolvedFilters([], [], None, [])
 

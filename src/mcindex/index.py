@@ -30,11 +30,19 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._checks import check_int
 from ._progress import Progress
-from .exact import METRICS, ExactIndex, as_matrix, check_metric, check_threads, normalize_rows
+from .exact import METRICS, ExactIndex, as_matrix, check_k, check_metric, check_threads, normalize_rows
+from .filters import resolve_filters
 from .persistence import load_index, save_index
 
-__all__ = ["Index"]
+__all__ = ["Index", "STRATEGIES"]
+
+STRATEGIES = {"auto": 0, "mci": 1, "graph": 2, "exact": 3}
+_STRATEGY_NAMES = {v: k for k, v in STRATEGIES.items()}
+# Planner defaults until build-time calibration: exact scan up to this many valid points, the
+# navigable graph from this valid fraction up, clique traversal in between.
+_PLANNER = {"exact_max_valid": 2000, "graph_min_fraction": 0.3}
 
 FORMAT_VERSION = 1
 _ROW_ALIGN_FLOATS = 16  # 64-byte rows
@@ -49,12 +57,6 @@ def _aligned_rows(data: np.ndarray) -> np.ndarray:
     out = raw[shift: shift + n * stride].reshape(n, stride)
     out[:, :dim] = data
     return out
-
-
-def _positive_int(value: Any, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _positive_float(value: Any, name: str, minimum: float) -> float:
@@ -155,21 +157,21 @@ class Index:
                 exact neighbours and pool recall (an exact search of that many points; 0 skips).
         """
         metric = check_metric(metric)
-        pool_size = _positive_int(pool_size, "pool_size")
-        min_clique_size = _positive_int(min_clique_size, "min_clique_size")
+        pool_size = check_int(pool_size, "pool_size")
+        min_clique_size = check_int(min_clique_size, "min_clique_size")
         alpha = _positive_float(alpha, "alpha", 1.0)
-        degree = _positive_int(degree, "degree")
-        build_list = _positive_int(build_list, "build_list")
-        min_memberships = _positive_int(min_memberships, "min_memberships")
-        hub_cap = _positive_int(hub_cap, "hub_cap")
-        clique_quota = _positive_int(clique_quota, "clique_quota")
+        degree = check_int(degree, "degree")
+        build_list = check_int(build_list, "build_list")
+        min_memberships = check_int(min_memberships, "min_memberships")
+        hub_cap = check_int(hub_cap, "hub_cap")
+        clique_quota = check_int(clique_quota, "clique_quota")
         alpha_max = _positive_float(alpha_max, "alpha_max", alpha)
-        fallback_size = _positive_int(min_clique_size if fallback_size is None else fallback_size, "fallback_size")
-        stats_sample = _positive_int(stats_sample, "stats_sample", 0)
-        pool_search_list = _positive_int(pool_search_list or min(100, pool_size + 1), "pool_search_list")
+        fallback_size = check_int(min_clique_size if fallback_size is None else fallback_size, "fallback_size")
+        stats_sample = check_int(stats_sample, "stats_sample", 0)
+        pool_search_list = check_int(pool_search_list or min(100, pool_size + 1), "pool_search_list")
         if pool_method not in ("search", "two_hop"):
             raise ValueError(f"pool_method must be 'search' or 'two_hop', got {pool_method!r}")
-        seed = _positive_int(seed, "seed", 0)
+        seed = check_int(seed, "seed", 0)
         threads = check_threads(threads) or (os.cpu_count() or 1)
         if hub_cap < min_memberships:
             raise ValueError(f"hub_cap ({hub_cap}) must be >= min_memberships ({min_memberships})")
@@ -264,6 +266,81 @@ class Index:
         mismatch). ``mmap=True`` maps the file read-only instead of reading it into memory."""
         header, sections = load_index(path, mmap=mmap)
         return cls(header, sections)
+
+    # ---- search -------------------------------------------------------------------------------
+    def search(
+        self,
+        queries: Any,
+        k: int = 10,
+        filter: Any = None,
+        *,
+        ef: int = 64,
+        strategy: str = "auto",
+        threads: int | None = None,
+        return_stats: bool = False,
+        seeds: int = 0,
+        idle_window: int = 0,
+        max_hops: int = 0,
+        graph_links: bool = True,
+    ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """The ``k`` nearest points of each query among those its filter allows.
+
+        Args:
+            queries: ``(nq, dim)`` vectors, or one ``(dim,)`` vector.
+            k: neighbours per query.
+            filter: any form :func:`mcindex.exact_search` takes, one for all queries or one
+                per query.
+            ef: candidate list of the graph routes (``max(k, ef)``): the recall/speed knob,
+                like HNSW's efSearch.
+            strategy: ``"auto"`` (the planner picks per query from the valid count),
+                ``"mci"`` (clique traversal), ``"graph"`` (navigable graph), ``"exact"``.
+            threads: threads over queries (default: all cores); the GIL is released.
+            return_stats: also return per-query records (strategy, valid, distances,
+                expansions, cliques, seeds) as a dict of arrays.
+            seeds: clique traversal: spread seeds (0: ``16 + valid / 512``).
+            idle_window: clique traversal stops after this many expansions that did not
+                change the top k (0: ``max(ef, 16)``).
+            max_hops: expansion cap of the clique traversal (0: ``8 * max(k, ef)``).
+            graph_links: clique traversal also follows the navigable graph's edges.
+
+        Returns:
+            ``(ids, distances)`` like :func:`mcindex.exact_search` (padded with -1 / inf),
+            plus the stats dict when ``return_stats``.
+        """
+        k = check_k(k)
+        ef = check_int(ef, "ef")
+        if strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be one of {sorted(STRATEGIES)}, got {strategy!r}")
+        nthreads = check_threads(threads) or (os.cpu_count() or 1)
+        seeds = check_int(seeds, "seeds", 0)
+        idle_window = check_int(idle_window, "idle_window", 0)
+        max_hops = check_int(max_hops, "max_hops", 0)
+        q = as_matrix(queries, "queries", dim=self.dim, allow_1d=True)
+        if self.metric == "cosine":
+            q = normalize_rows(q, "queries")
+        n = len(self)
+        resolved = resolve_filters(filter, n, q.shape[0], need_words=True)
+        s = self._sections
+        ids, dists, raw = _core.mci_search(
+            s["vectors"], self.dim, METRICS[self.metric], s["nav_offsets"], s["nav_neighbors"],
+            int(self._header["entry_point"]), s["clique_offsets"], s["clique_members"], s["node_offsets"],
+            s["node_cliques"], q, k, ef, STRATEGIES[strategy], nthreads, seeds, idle_window, max_hops,
+            bool(graph_links), _PLANNER["exact_max_valid"], _PLANNER["graph_min_fraction"],
+            resolved.words, resolved.ids, resolved.of_query, np.asarray(resolved.counts, dtype=np.uint64))
+        if not return_stats:
+            return ids, dists
+        stats = {
+            "strategy": np.array([_STRATEGY_NAMES[int(c)] for c in raw[:, 0]]),
+            "valid": raw[:, 1], "distances": raw[:, 2], "expansions": raw[:, 3],
+            "cliques": raw[:, 4], "seeds": raw[:, 5],
+        }
+        return ids, dists, stats
+
+    @property
+    def planner(self) -> dict[str, Any]:
+        """The planner's rule: ``"exact"`` when at most ``exact_max_valid`` points pass the
+        filter, ``"graph"`` when at least ``graph_min_fraction`` of them do, else ``"mci"``."""
+        return dict(_PLANNER)
 
     # ---- basic properties -----------------------------------------------------------------
     def __len__(self) -> int:

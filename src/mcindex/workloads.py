@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._checks import check_int as _check_int
 from .bitmap import Bitmap
 
 if TYPE_CHECKING:
@@ -142,12 +143,6 @@ def _jsonable(value: Any) -> Any:
 
 
 # ---- argument checks ----------------------------------------------------------------------
-def _check_int(value: Any, what: str, minimum: int) -> int:
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{what} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{what} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def _check_selectivity(s: Any) -> float:

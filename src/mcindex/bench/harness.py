@@ -379,16 +379,12 @@ def run_bench(config: BenchConfig, *, dataset: Any = None, command: str | None =
     shared.clear()
 
     curves: list[Curve] = []
-    searchable = [(a, r) for a, r in zip(built, reports) if a.searchable]
-    for a in built:
-        if not a.searchable:
-            _log(log, f"note: {a.name} reports build-side figures only (no search yet)")
-    total_points = len(pairs) * sum(len(r.knob_values) for _, r in searchable)
+    total_points = len(pairs) * sum(len(r.knob_values) for r in reports)
     with Progress(total_points, "sweeping", silent=silent) as bar:
         for w, s in pairs:
             wl = workloads.pop((w, s))
             true_ids = truths.pop((w, s))
-            for adapter, report in searchable:
+            for adapter, report in zip(built, reports):
                 bar.set_description(f"{w} s={s:g} {adapter.name}")
                 points, reason = sweep(adapter, queries, wl.filters, true_ids, config.k, report.knob_values,
                                        threads=config.threads, max_seconds=config.max_seconds_per_point,

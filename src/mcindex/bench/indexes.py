@@ -134,7 +134,6 @@ class IndexAdapter(abc.ABC):
     default_knobs: ClassVar[tuple[int, ...]] = ()
     knob_min_is_k: ClassVar[bool] = True
     requires: ClassVar[tuple[str, ...]] = ()
-    searchable: ClassVar[bool] = True  # False: build-side figures only (the harness skips sweeps)
 
     def __init__(self) -> None:
         self.build_seconds: float = math.nan
@@ -296,14 +295,15 @@ class ExactAdapter(IndexAdapter):
 
 @register
 class MCIAdapter(IndexAdapter):
-    """The Maximal Clique Index (:class:`mcindex.Index`), default build parameters.
-
-    Build-side figures only for now (build seconds, bytes, clique statistics): its search is
-    the next milestone, and until then the harness does not sweep it.
-    """
+    """The Maximal Clique Index (:class:`mcindex.Index`, default build parameters) searched
+    with its planner (``strategy="auto"``). Knob: ``ef``. The whole batch goes to the core in
+    one call with the per-query filters. ``mci-cliques`` and ``mci-graph`` force one route
+    each on the same built index."""
 
     name = "mci"
-    searchable = False
+    knob_name = "ef"
+    default_knobs = (10, 16, 32, 64, 128, 256, 512)
+    strategy = "auto"
 
     def __init__(self, **build_params: Any) -> None:
         super().__init__()
@@ -311,16 +311,28 @@ class MCIAdapter(IndexAdapter):
         self._index: Any = None
 
     def params(self) -> dict[str, Any]:
-        return dict(self._index.build_params) if self._index is not None else dict(self._build_params)
+        base = dict(self._index.build_params) if self._index is not None else dict(self._build_params)
+        return {**base, "strategy": self.strategy}
 
     def _build(self, data: np.ndarray, metric: str, threads: int, shared: dict[Any, Any]) -> None:
         from ..index import Index
 
+        key = ("mcindex.Index", metric, tuple(sorted(self._build_params.items())))
+        owner = shared.get(key)
+        if owner is not None:  # built earlier in this run by another mci route
+            self._index, self.build_seconds = owner._index, owner.build_seconds
+            self.shared_build = True
+            return
         self._index = Index.build(data, metric, threads=threads, progress=False, **self._build_params)
+        shared[key] = self
 
     def _search(self, queries: np.ndarray, k: int, filters: list[Bitmap],
                 knob_value: int | None, threads: int) -> np.ndarray:
-        raise NotImplementedError("the clique index's search is not implemented yet (build-side figures only)")
+        per_query = [None if _is_full(bm) else bm for bm in filters]
+        flt = None if all(f is None for f in per_query) else per_query
+        ids, _ = self._index.search(queries, k, flt, ef=int(knob_value or 64), strategy=self.strategy,
+                                    threads=threads)
+        return ids
 
     def details(self) -> dict[str, Any]:
         return self._index.stats() if self._index is not None else {}
@@ -330,6 +342,22 @@ class MCIAdapter(IndexAdapter):
             return 0
         st = self._index.stats()
         return int(st["graph_bytes"] + st["vector_bytes"])
+
+
+@register
+class MCICliquesAdapter(MCIAdapter):
+    """The clique index with every query sent to the clique traversal."""
+
+    name = "mci-cliques"
+    strategy = "mci"
+
+
+@register
+class MCIGraphAdapter(MCIAdapter):
+    """The clique index with every query sent to its navigable graph."""
+
+    name = "mci-graph"
+    strategy = "graph"
 
 
 class _FaissBase(IndexAdapter):

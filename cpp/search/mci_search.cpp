@@ -1,0 +1,300 @@
+#include "search/mci_search.hpp"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <vector>
+
+#include "graph/candidate_list.hpp"
+#include "parallel.hpp"
+#include "search/topk.hpp"
+
+namespace mcindex {
+namespace {
+
+constexpr std::size_t kBlock = 512;
+
+// Visited marks live as long as the (pooled OpenMP) thread: a search call then costs no
+// O(n) allocation and clearing, which would dominate one-query-at-a-time use.
+VisitedSet& thread_points(std::size_t n) {
+  thread_local VisitedSet marks;
+  if (marks.size() != n) marks.resize(n);
+  return marks;
+}
+VisitedSet& thread_groups(std::size_t n) {
+  thread_local VisitedSet marks;
+  if (marks.size() != n) marks.resize(n);
+  return marks;
+}
+
+class Searcher {
+ public:
+  Searcher(const MciView& ix, const MciSearchParams& p)
+      : ix_(ix), p_(p), kern_(&kernels()), visited_(thread_points(ix.base.n)),
+        clique_seen_(thread_groups(ix.n_cliques)), top_(p.k, ix.base.n) {
+    fresh_.reserve(kBlock);
+    dists_.reserve(kBlock);
+  }
+
+  void search(const float* q, const FilterView* f, std::uint64_t valid, std::int64_t* ids, float* dists,
+              QueryStats& st) {
+    st = QueryStats{};
+    st.valid = valid;
+    filter_ = (f == nullptr || f->allows_all()) ? nullptr : f;
+    Strategy s = p_.strategy;
+    if (s == Strategy::Auto) s = plan(valid);
+    st.strategy = static_cast<std::int32_t>(s);
+    if (valid == 0) {
+      top_.clear();
+      top_.write_sorted(ids, dists);
+      return;
+    }
+    switch (s) {
+      case Strategy::Exact: exact(q, st); break;
+      case Strategy::Graph: graph(q, st); break;
+      default: cliques(q, valid, st); break;
+    }
+    top_.write_sorted(ids, dists);
+  }
+
+ private:
+  Strategy plan(std::uint64_t valid) const {
+    if (valid <= p_.exact_max_valid) return Strategy::Exact;
+    if (static_cast<double>(valid) >= p_.graph_min_fraction * static_cast<double>(ix_.base.n)) return Strategy::Graph;
+    return Strategy::Mci;
+  }
+
+  bool allowed(std::uint32_t v) const { return filter_ == nullptr || filter_->bits.test(v); }
+
+  // Distances from q to fresh_ (metric form) into dists_.
+  void score(const float* q, QueryStats& st) {
+    dists_.resize(fresh_.size());
+    if (fresh_.empty()) return;
+    const VectorView& b = ix_.base;
+    if (ix_.metric == Metric::L2) {
+      kern_->l2sq_batch(q, b.data, b.stride, b.dim, fresh_.data(), fresh_.size(), dists_.data());
+    } else {
+      kern_->dot_batch(q, b.data, b.stride, b.dim, fresh_.data(), fresh_.size(), dists_.data());
+      const float offset = ix_.metric == Metric::Cosine ? 1.0f : 0.0f;
+      for (float& d : dists_) d = offset - d;
+    }
+    st.distances += fresh_.size();
+  }
+
+  // Route 1: every valid point, in blocks (the answer is exact).
+  void exact(const float* q, QueryStats& st) {
+    top_.clear();
+    const std::size_t n = ix_.base.n;
+    auto flush = [&] {
+      score(q, st);
+      for (std::size_t j = 0; j < fresh_.size(); ++j) top_.push(dists_[j], fresh_[j]);
+      fresh_.clear();
+    };
+    fresh_.clear();
+    if (filter_ != nullptr && filter_->ids != nullptr) {
+      for (std::size_t i = 0; i < filter_->n_ids; ++i) {
+        fresh_.push_back(filter_->ids[i]);
+        if (fresh_.size() == kBlock) flush();
+      }
+    } else {
+      for (std::size_t first = 0; first < n; first += kBlock) {
+        const std::size_t end = std::min(n, first + kBlock);
+        if (filter_ == nullptr) {
+          for (std::size_t v = first; v < end; ++v) fresh_.push_back(static_cast<std::uint32_t>(v));
+        } else {
+          filter_->bits.for_each_in(first, end, [&](std::size_t v) { fresh_.push_back(static_cast<std::uint32_t>(v)); });
+        }
+        flush();
+      }
+    }
+    flush();
+  }
+
+  // Route 2: the navigable graph. Traversal passes through every point; only valid points enter
+  // the results. Stops when the nearest unexpanded candidate is farther than the ef-th result.
+  void graph(const float* q, QueryStats& st) {
+    const std::size_t L = std::max(p_.ef, p_.k);
+    cand_.reset(L);
+    res_.reset(L);
+    visited_.next_epoch();
+    fresh_.assign(1, ix_.entry);
+    visited_.test_and_set(ix_.entry);
+    score(q, st);
+    cand_.insert(dists_[0], ix_.entry);
+    if (allowed(ix_.entry)) res_.insert(dists_[0], ix_.entry);
+    std::size_t i;
+    while ((i = cand_.next_unexpanded()) < cand_.size()) {
+      if (res_.full() && cand_[i].dist > res_.worst()) break;
+      cand_.mark_expanded(i);
+      const std::uint32_t u = cand_[i].id;
+      ++st.expansions;
+      fresh_.clear();
+      for (std::uint64_t e = ix_.nav_offsets[u]; e < ix_.nav_offsets[u + 1]; ++e) {
+        const std::uint32_t v = ix_.nav_neighbors[e];
+        if (!visited_.test_and_set(v)) fresh_.push_back(v);
+      }
+      score(q, st);
+      for (std::size_t j = 0; j < fresh_.size(); ++j) {
+        cand_.insert(dists_[j], fresh_[j]);
+        if (allowed(fresh_[j])) res_.insert(dists_[j], fresh_[j]);
+      }
+    }
+    top_.clear();
+    for (std::size_t j = 0; j < res_.size(); ++j) top_.push(res_[j].dist, res_[j].id);
+  }
+
+  // The valid point of rank r (0-based) among the allowed ids.
+  void spread_seeds(std::uint64_t valid, std::size_t count) {
+    fresh_.clear();
+    if (filter_ == nullptr) {
+      for (std::size_t j = 0; j < count; ++j) fresh_.push_back(static_cast<std::uint32_t>(j * valid / count));
+      return;
+    }
+    if (filter_->ids != nullptr) {
+      for (std::size_t j = 0; j < count; ++j) fresh_.push_back(filter_->ids[j * valid / count]);
+      return;
+    }
+    // One pass over the words, taking every (valid / count)-th set bit.
+    std::size_t j = 0;
+    std::uint64_t rank = 0, want = 0;
+    const std::size_t words = (ix_.base.n + 63) / 64;
+    for (std::size_t w = 0; w < words && j < count; ++w) {
+      std::uint64_t bits = filter_->bits.words[w];
+      const std::uint64_t pc = static_cast<std::uint64_t>(__builtin_popcountll(bits));
+      while (j < count && want < rank + pc) {
+        std::uint64_t b = bits;
+        for (std::uint64_t skip = want - rank; skip > 0; --skip) b &= b - 1;
+        fresh_.push_back(static_cast<std::uint32_t>((w << 6) + static_cast<std::size_t>(__builtin_ctzll(b))));
+        ++j;
+        want = j * valid / count;
+      }
+      rank += pc;
+    }
+  }
+
+  // Route 3: multi-seed clique traversal. Only valid points are scored and queued; expanding a
+  // point scores the unvisited valid members of its unvisited groups (and, optionally, of its
+  // navigable-graph neighbours, for long-range links).
+  void cliques(const float* q, std::uint64_t valid, QueryStats& st) {
+    const std::size_t L = std::max(p_.ef, p_.k);
+    cand_.reset(L);
+    visited_.next_epoch();
+    clique_seen_.next_epoch();
+
+    // Seeds near the query: a short unfiltered descent of the navigable graph; the valid
+    // points it meets enter the list.
+    res_.reset(std::min<std::size_t>(L, 32));
+    fresh_.assign(1, ix_.entry);
+    score(q, st);
+    res_.insert(dists_[0], ix_.entry);
+    seen_.clear();
+    seen_.push_back(ix_.entry);
+    visited_.test_and_set(ix_.entry);
+    if (allowed(ix_.entry)) cand_.insert(dists_[0], ix_.entry);
+    std::size_t i;
+    while ((i = res_.next_unexpanded()) < res_.size()) {
+      res_.mark_expanded(i);
+      const std::uint32_t u = res_[i].id;
+      fresh_.clear();
+      for (std::uint64_t e = ix_.nav_offsets[u]; e < ix_.nav_offsets[u + 1]; ++e) {
+        const std::uint32_t v = ix_.nav_neighbors[e];
+        if (!visited_.test_and_set(v)) fresh_.push_back(v);
+      }
+      score(q, st);
+      for (std::size_t j = 0; j < fresh_.size(); ++j) {
+        res_.insert(dists_[j], fresh_[j]);
+        if (allowed(fresh_[j])) cand_.insert(dists_[j], fresh_[j]);
+      }
+    }
+    // Invalid points met on the way may be members of groups later: let them be seen again.
+    visited_.next_epoch();
+    for (std::size_t j = 0; j < cand_.size(); ++j) visited_.test_and_set(cand_[j].id);
+
+    // Seeds spread evenly over the valid set: reach fragments the descent did not.
+    const std::size_t want = p_.seeds > 0 ? p_.seeds : 16 + static_cast<std::size_t>(valid / 512);
+    const std::size_t count = static_cast<std::size_t>(std::min<std::uint64_t>(valid, want));
+    spread_seeds(valid, count);
+    std::size_t kept = 0;
+    for (std::uint32_t v : fresh_) if (!visited_.test_and_set(v)) fresh_[kept++] = v;
+    fresh_.resize(kept);
+    score(q, st);
+    for (std::size_t j = 0; j < fresh_.size(); ++j) cand_.insert(dists_[j], fresh_[j]);
+    st.seeds = static_cast<std::uint32_t>(cand_.size());
+
+    const std::size_t idle_window = p_.idle_window > 0 ? p_.idle_window : std::max<std::size_t>(p_.ef, 16);
+    const std::size_t max_hops = p_.max_hops > 0 ? p_.max_hops : 8 * L;
+    std::size_t idle = 0;
+    while ((i = cand_.next_unexpanded()) < cand_.size()) {
+      cand_.mark_expanded(i);
+      const std::uint32_t u = cand_[i].id;
+      ++st.expansions;
+      const float kth_before = cand_.size() >= p_.k ? cand_[p_.k - 1].dist : std::numeric_limits<float>::infinity();
+      fresh_.clear();
+      for (std::uint64_t e = ix_.node_offsets[u]; e < ix_.node_offsets[u + 1]; ++e) {
+        const std::uint32_t c = ix_.node_cliques[e];
+        if (clique_seen_.test_and_set(c)) continue;
+        ++st.cliques;
+        for (std::uint64_t m = ix_.clique_offsets[c]; m < ix_.clique_offsets[c + 1]; ++m) {
+          const std::uint32_t v = ix_.clique_members[m];
+          if (!visited_.test_and_set(v) && allowed(v)) fresh_.push_back(v);
+        }
+      }
+      if (p_.graph_links) {
+        for (std::uint64_t e = ix_.nav_offsets[u]; e < ix_.nav_offsets[u + 1]; ++e) {
+          const std::uint32_t v = ix_.nav_neighbors[e];
+          if (!visited_.test_and_set(v) && allowed(v)) fresh_.push_back(v);
+        }
+      }
+      score(q, st);
+      for (std::size_t j = 0; j < fresh_.size(); ++j) cand_.insert(dists_[j], fresh_[j]);
+      const float kth_after = cand_.size() >= p_.k ? cand_[p_.k - 1].dist : std::numeric_limits<float>::infinity();
+      idle = kth_after < kth_before ? 0 : idle + 1;
+      if (idle >= idle_window || st.expansions >= max_hops) break;
+    }
+    top_.clear();
+    for (std::size_t j = 0; j < cand_.size(); ++j) top_.push(cand_[j].dist, cand_[j].id);
+  }
+
+  const MciView& ix_;
+  const MciSearchParams& p_;
+  const DistanceKernels* kern_;
+  const FilterView* filter_ = nullptr;
+  VisitedSet& visited_;
+  VisitedSet& clique_seen_;
+  CandidateList cand_, res_;
+  TopK top_;
+  std::vector<std::uint32_t> fresh_, seen_;
+  std::vector<float> dists_;
+};
+
+}  // namespace
+
+void mci_search(const MciView& index, const float* queries, std::size_t nq, const FilterView* filters,
+                const std::int32_t* filter_of_query, const std::uint64_t* valid_count,
+                const MciSearchParams& p, std::int64_t* out_ids, float* out_dists, QueryStats* stats) {
+  if (nq == 0) return;
+  const int threads = std::max(1, std::min<int>(p.threads, static_cast<int>(nq)));
+  RegionErrors errors;
+#pragma omp parallel num_threads(threads)
+  {
+    std::unique_ptr<Searcher> searcher;
+    errors.run([&] { searcher = std::make_unique<Searcher>(index, p); });
+#pragma omp for schedule(dynamic, 4)
+    for (std::int64_t q = 0; q < static_cast<std::int64_t>(nq); ++q) {
+      if (errors.stop.load(std::memory_order_relaxed)) continue;
+      errors.run([&] {
+        const std::int32_t fi = filter_of_query != nullptr ? filter_of_query[q] : -1;
+        const FilterView* f = fi >= 0 ? &filters[fi] : nullptr;
+        const std::uint64_t valid = fi >= 0 ? valid_count[fi] : index.base.n;
+        searcher->search(queries + static_cast<std::size_t>(q) * index.base.dim, f, valid,
+                         out_ids + q * p.k, out_dists + q * p.k, stats[q]);
+      });
+    }
+  }
+  errors.rethrow();
+}
+
+}  // namespace mcindex

@@ -1,0 +1,60 @@
+// Filtered k-NN search over the clique index: three routes and a planner that picks one per
+// query (exact scan over the valid ids, multi-seed clique traversal, the navigable graph).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "bitset.hpp"
+#include "distance/distance.hpp"
+#include "search/exact_search.hpp"
+
+namespace mcindex {
+
+// Read-only views of a built index (owned by the Python Index object).
+struct MciView {
+  VectorView base;
+  Metric metric = Metric::L2;
+  const std::uint64_t* nav_offsets = nullptr;
+  const std::uint32_t* nav_neighbors = nullptr;
+  std::uint32_t entry = 0;
+  const std::uint64_t* clique_offsets = nullptr;
+  const std::uint32_t* clique_members = nullptr;
+  std::size_t n_cliques = 0;
+  const std::uint64_t* node_offsets = nullptr;
+  const std::uint32_t* node_cliques = nullptr;
+};
+
+enum class Strategy : int { Auto = 0, Mci = 1, Graph = 2, Exact = 3 };
+
+struct MciSearchParams {
+  std::size_t k = 10;
+  std::size_t ef = 64;            // candidate list of the graph routes (>= k)
+  Strategy strategy = Strategy::Auto;
+  int threads = 1;
+  std::size_t seeds = 0;          // clique traversal: spread seeds (0: from the valid count)
+  std::size_t idle_window = 0;    // stop after this many expansions without a top-k change (0: ef)
+  std::size_t max_hops = 0;       // expansion cap (0: 8 * ef)
+  bool graph_links = true;        // clique traversal also follows navigable-graph edges
+  // Planner: exact scan when at most this many points are valid; the navigable graph when at
+  // least this fraction is; clique traversal in between.
+  std::size_t exact_max_valid = 2000;
+  double graph_min_fraction = 0.3;
+};
+
+struct QueryStats {
+  std::int32_t strategy = 0;      // the route taken (Strategy value, never Auto)
+  std::uint64_t valid = 0;        // points the filter allows
+  std::uint64_t distances = 0;    // distance computations
+  std::uint64_t expansions = 0;   // points expanded
+  std::uint64_t cliques = 0;      // groups expanded
+  std::uint32_t seeds = 0;        // seeds scored before the traversal
+};
+
+// filters[filter_of_query[q]] is query q's allowed set (bitset words required, sorted ids
+// optional); valid_count[f] its popcount. filter_of_query == nullptr or < 0: all points.
+void mci_search(const MciView& index, const float* queries, std::size_t nq, const FilterView* filters,
+                const std::int32_t* filter_of_query, const std::uint64_t* valid_count,
+                const MciSearchParams& params, std::int64_t* out_ids, float* out_dists, QueryStats* stats);
+
+}  // namespace mcindex
