@@ -23,6 +23,7 @@ def main() -> None:
     ap.add_argument("json")
     ap.add_argument("--recall", default="0.95", help="one of the run's recall targets (default 0.95)")
     args = ap.parse_args()
+    args.recall = f"{float(args.recall):.2f}"  # the JSON keys read "0.90", "0.95", "0.99"
     r = json.load(open(args.json))
     indexes = [i["name"] for i in r["indexes"] if any(c["index"] == i["name"] for c in r["results"])]
     cells: dict[tuple[str, float], dict[str, str]] = {}

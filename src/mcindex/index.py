@@ -40,9 +40,13 @@ __all__ = ["Index", "STRATEGIES"]
 
 STRATEGIES = {"auto": 0, "mci": 1, "graph": 2, "exact": 3}
 _STRATEGY_NAMES = {v: k for k, v in STRATEGIES.items()}
-# Planner defaults until build-time calibration: exact scan up to this many valid points, the
-# navigable graph from this valid fraction up, clique traversal in between.
-_PLANNER = {"exact_max_valid": 2000, "graph_min_fraction": 0.3}
+# Planner rule until it is calibrated at build time: exact scan while at most
+# max(2000, 8% of n) points are valid, the navigable graph from 30% valid, clique traversal in
+# between. The 8% comes from GloVe-400k (BENCHMARKS.md, first search run): there the exact scan
+# beat every other route up to 5-10% selectivity.
+_EXACT_MIN_VALID = 2000
+_EXACT_MAX_FRACTION = 0.08
+_GRAPH_MIN_FRACTION = 0.3
 
 FORMAT_VERSION = 1
 _ROW_ALIGN_FLOATS = 16  # 64-byte rows
@@ -325,7 +329,7 @@ class Index:
             s["vectors"], self.dim, METRICS[self.metric], s["nav_offsets"], s["nav_neighbors"],
             int(self._header["entry_point"]), s["clique_offsets"], s["clique_members"], s["node_offsets"],
             s["node_cliques"], q, k, ef, STRATEGIES[strategy], nthreads, seeds, idle_window, max_hops,
-            bool(graph_links), _PLANNER["exact_max_valid"], _PLANNER["graph_min_fraction"],
+            bool(graph_links), self.planner["exact_max_valid"], self.planner["graph_min_fraction"],
             resolved.words, resolved.ids, resolved.of_query, np.asarray(resolved.counts, dtype=np.uint64))
         if not return_stats:
             return ids, dists
@@ -340,7 +344,8 @@ class Index:
     def planner(self) -> dict[str, Any]:
         """The planner's rule: ``"exact"`` when at most ``exact_max_valid`` points pass the
         filter, ``"graph"`` when at least ``graph_min_fraction`` of them do, else ``"mci"``."""
-        return dict(_PLANNER)
+        return {"exact_max_valid": max(_EXACT_MIN_VALID, int(_EXACT_MAX_FRACTION * len(self))),
+                "graph_min_fraction": _GRAPH_MIN_FRACTION}
 
     # ---- basic properties -----------------------------------------------------------------
     def __len__(self) -> int:
