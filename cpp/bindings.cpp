@@ -86,27 +86,26 @@ nb::ndarray<nb::numpy, float, nb::ndim<2>> kernel_pairwise(const std::string& le
   return out;
 }
 
-std::tuple<nb::ndarray<nb::numpy, std::int64_t, nb::ndim<2>>, nb::ndarray<nb::numpy, float, nb::ndim<2>>>
-exact_search_binding(Matrix data, Matrix queries, std::size_t k, int metric, nb::list filter_words,
-                     nb::list filter_ids, std::optional<Int32Vec> filter_of_query, int threads) {
-  if (metric < 0 || metric > 2) throw std::invalid_argument("metric code must be 0, 1 or 2");
-  if (k == 0 || k > (std::size_t{1} << 40)) throw std::invalid_argument("k must be in [1, 2^40]");
-  std::size_t n = data.shape(0), dim = data.shape(1), nq = queries.shape(0);
-  if (queries.shape(1) != dim) throw std::invalid_argument("queries and data dimensions differ");
+// Filters in core form; the lists keep the arrays alive for the call.
+struct FilterSet {
+  std::vector<FilterView> views;
+  std::vector<Words> words;
+  std::vector<IdList> ids;
+};
+
+FilterSet collect_filters(nb::list filter_words, nb::list filter_ids, std::size_t n, bool need_words) {
   if (filter_words.size() != filter_ids.size())
     throw std::invalid_argument("filter_words and filter_ids must have the same length");
-  if (n > 0xFFFFFFFFull) throw std::invalid_argument("at most 2^32 - 1 points are supported");
-
-  // Views into the caller's arrays; the lists keep them alive for the whole call.
-  std::vector<FilterView> filters(filter_words.size());
-  std::vector<Words> word_refs;
-  std::vector<IdList> id_refs;
-  for (std::size_t f = 0; f < filters.size(); ++f) {
+  FilterSet fs;
+  fs.views.resize(filter_words.size());
+  for (std::size_t f = 0; f < fs.views.size(); ++f) {
     if (!filter_words[f].is_none()) {
       Words w = nb::cast<Words>(filter_words[f]);
       if (w.shape(0) != (n + 63) / 64) throw std::invalid_argument("filter bitset has the wrong number of words");
-      filters[f].bits = BitsetView{w.data(), n};
-      word_refs.push_back(w);
+      fs.views[f].bits = BitsetView{w.data(), n};
+      fs.words.push_back(w);
+    } else if (need_words) {
+      throw std::invalid_argument("this search needs every filter as a bitset");
     }
     if (!filter_ids[f].is_none()) {
       IdList ids = nb::cast<IdList>(filter_ids[f]);
@@ -115,18 +114,34 @@ exact_search_binding(Matrix data, Matrix queries, std::size_t k, int metric, nb:
         if (p[i] >= n) throw std::invalid_argument("filter id out of range");
         if (i > 0 && p[i] <= p[i - 1]) throw std::invalid_argument("filter ids must be strictly increasing");
       }
-      filters[f].ids = p;
-      filters[f].n_ids = ids.shape(0);
-      id_refs.push_back(ids);
+      fs.views[f].ids = p;
+      fs.views[f].n_ids = ids.shape(0);
+      fs.ids.push_back(ids);
     }
   }
-  const std::int32_t* foq = nullptr;
-  if (filter_of_query) {
-    if (filter_of_query->shape(0) != nq) throw std::invalid_argument("filter_of_query must have one entry per query");
-    foq = filter_of_query->data();
-    for (std::size_t q = 0; q < nq; ++q)
-      if (foq[q] >= static_cast<std::int32_t>(filters.size())) throw std::invalid_argument("filter index out of range");
-  }
+  return fs;
+}
+
+// Validates filter_of_query (one entry per query, each < the number of filters); nullptr if absent.
+const std::int32_t* check_filter_of_query(const std::optional<Int32Vec>& foq, std::size_t nq, std::size_t n_filters) {
+  if (!foq) return nullptr;
+  if (foq->shape(0) != nq) throw std::invalid_argument("filter_of_query must have one entry per query");
+  const std::int32_t* p = foq->data();
+  for (std::size_t q = 0; q < nq; ++q)
+    if (p[q] >= static_cast<std::int32_t>(n_filters)) throw std::invalid_argument("filter index out of range");
+  return p;
+}
+
+std::tuple<nb::ndarray<nb::numpy, std::int64_t, nb::ndim<2>>, nb::ndarray<nb::numpy, float, nb::ndim<2>>>
+exact_search_binding(Matrix data, Matrix queries, std::size_t k, int metric, nb::list filter_words,
+                     nb::list filter_ids, std::optional<Int32Vec> filter_of_query, int threads) {
+  if (metric < 0 || metric > 2) throw std::invalid_argument("metric code must be 0, 1 or 2");
+  if (k == 0 || k > (std::size_t{1} << 40)) throw std::invalid_argument("k must be in [1, 2^40]");
+  std::size_t n = data.shape(0), dim = data.shape(1), nq = queries.shape(0);
+  if (queries.shape(1) != dim) throw std::invalid_argument("queries and data dimensions differ");
+  if (n > 0xFFFFFFFFull) throw std::invalid_argument("at most 2^32 - 1 points are supported");
+  FilterSet fs = collect_filters(filter_words, filter_ids, n, false);
+  const std::int32_t* foq = check_filter_of_query(filter_of_query, nq, fs.views.size());
 
   auto ids = owned_matrix<std::int64_t>(nq, k);
   auto dists = owned_matrix<float>(nq, k);
@@ -134,7 +149,7 @@ exact_search_binding(Matrix data, Matrix queries, std::size_t k, int metric, nb:
   ExactSearchParams params{k, static_cast<Metric>(metric), threads};
   {
     nb::gil_scoped_release release;
-    exact_search(base, queries.data(), nq, filters.data(), foq, params, ids.data(), dists.data());
+    exact_search(base, queries.data(), nq, fs.views.data(), foq, params, ids.data(), dists.data());
   }
   return {ids, dists};
 }
@@ -294,42 +309,6 @@ nb::dict build_mci_binding(Matrix vectors, std::size_t dim, int metric, std::siz
 using U64Vec = nb::ndarray<const std::uint64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 using U32Vec = nb::ndarray<const std::uint32_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 
-// Filters in core form; the lists keep the arrays alive for the call.
-struct FilterSet {
-  std::vector<FilterView> views;
-  std::vector<Words> words;
-  std::vector<IdList> ids;
-};
-
-FilterSet collect_filters(nb::list filter_words, nb::list filter_ids, std::size_t n, bool need_words) {
-  if (filter_words.size() != filter_ids.size())
-    throw std::invalid_argument("filter_words and filter_ids must have the same length");
-  FilterSet fs;
-  fs.views.resize(filter_words.size());
-  for (std::size_t f = 0; f < fs.views.size(); ++f) {
-    if (!filter_words[f].is_none()) {
-      Words w = nb::cast<Words>(filter_words[f]);
-      if (w.shape(0) != (n + 63) / 64) throw std::invalid_argument("filter bitset has the wrong number of words");
-      fs.views[f].bits = BitsetView{w.data(), n};
-      fs.words.push_back(w);
-    } else if (need_words) {
-      throw std::invalid_argument("this search needs every filter as a bitset");
-    }
-    if (!filter_ids[f].is_none()) {
-      IdList ids = nb::cast<IdList>(filter_ids[f]);
-      const std::uint32_t* p = ids.data();
-      for (std::size_t i = 0; i < ids.shape(0); ++i) {
-        if (p[i] >= n) throw std::invalid_argument("filter id out of range");
-        if (i > 0 && p[i] <= p[i - 1]) throw std::invalid_argument("filter ids must be strictly increasing");
-      }
-      fs.views[f].ids = p;
-      fs.views[f].n_ids = ids.shape(0);
-      fs.ids.push_back(ids);
-    }
-  }
-  return fs;
-}
-
 void check_csr(const U64Vec& offsets, std::size_t rows, std::size_t values, const char* what) {
   if (offsets.shape(0) != rows + 1 || offsets.data()[0] != 0 || offsets.data()[rows] != values)
     throw std::invalid_argument(std::string(what) + " offsets do not match their values");
@@ -354,13 +333,7 @@ nb::tuple mci_search_binding(Matrix vectors, std::size_t dim, int metric, U64Vec
   check_csr(node_offsets, n, node_cliques.shape(0), "membership");
   FilterSet fs = collect_filters(filter_words, filter_ids, n, true);
   if (valid_count.shape(0) != fs.views.size()) throw std::invalid_argument("one valid count per filter is needed");
-  const std::int32_t* foq = nullptr;
-  if (filter_of_query) {
-    if (filter_of_query->shape(0) != nq) throw std::invalid_argument("filter_of_query must have one entry per query");
-    foq = filter_of_query->data();
-    for (std::size_t q = 0; q < nq; ++q)
-      if (foq[q] >= static_cast<std::int32_t>(fs.views.size())) throw std::invalid_argument("filter index out of range");
-  }
+  const std::int32_t* foq = check_filter_of_query(filter_of_query, nq, fs.views.size());
 
   MciView ix;
   ix.base = VectorView{vectors.data(), n, dim, vectors.shape(1)};

@@ -69,6 +69,15 @@ class Searcher {
 
   bool allowed(std::uint32_t v) const { return filter_ == nullptr || filter_->bits.test(v); }
 
+  // fresh_ = u's navigable-graph neighbours not visited yet (now marked visited).
+  void gather_graph_neighbours(std::uint32_t u) {
+    fresh_.clear();
+    for (std::uint64_t e = ix_.nav_offsets[u]; e < ix_.nav_offsets[u + 1]; ++e) {
+      const std::uint32_t v = ix_.nav_neighbors[e];
+      if (!visited_.test_and_set(v)) fresh_.push_back(v);
+    }
+  }
+
   // Distances from q to fresh_ (metric form) into dists_.
   void score(const float* q, QueryStats& st) {
     dists_.resize(fresh_.size());
@@ -131,11 +140,7 @@ class Searcher {
       cand_.mark_expanded(i);
       const std::uint32_t u = cand_[i].id;
       ++st.expansions;
-      fresh_.clear();
-      for (std::uint64_t e = ix_.nav_offsets[u]; e < ix_.nav_offsets[u + 1]; ++e) {
-        const std::uint32_t v = ix_.nav_neighbors[e];
-        if (!visited_.test_and_set(v)) fresh_.push_back(v);
-      }
+      gather_graph_neighbours(u);
       score(q, st);
       for (std::size_t j = 0; j < fresh_.size(); ++j) {
         cand_.insert(dists_[j], fresh_[j]);
@@ -190,19 +195,13 @@ class Searcher {
     fresh_.assign(1, ix_.entry);
     score(q, st);
     res_.insert(dists_[0], ix_.entry);
-    seen_.clear();
-    seen_.push_back(ix_.entry);
     visited_.test_and_set(ix_.entry);
     if (allowed(ix_.entry)) cand_.insert(dists_[0], ix_.entry);
     std::size_t i;
     while ((i = res_.next_unexpanded()) < res_.size()) {
       res_.mark_expanded(i);
       const std::uint32_t u = res_[i].id;
-      fresh_.clear();
-      for (std::uint64_t e = ix_.nav_offsets[u]; e < ix_.nav_offsets[u + 1]; ++e) {
-        const std::uint32_t v = ix_.nav_neighbors[e];
-        if (!visited_.test_and_set(v)) fresh_.push_back(v);
-      }
+      gather_graph_neighbours(u);
       score(q, st);
       for (std::size_t j = 0; j < fresh_.size(); ++j) {
         res_.insert(dists_[j], fresh_[j]);
@@ -266,7 +265,7 @@ class Searcher {
   VisitedSet& clique_seen_;
   CandidateList cand_, res_;
   TopK top_;
-  std::vector<std::uint32_t> fresh_, seen_;
+  std::vector<std::uint32_t> fresh_;
   std::vector<float> dists_;
 };
 
