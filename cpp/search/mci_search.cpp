@@ -236,15 +236,17 @@ class Searcher {
         const std::uint32_t c = ix_.node_cliques[e];
         if (clique_seen_.test_and_set(c)) continue;
         ++st.cliques;
+        // The filter first: its bitset is small and cache-resident, while the visited marks
+        // span n entries; rejected members then never touch the marks.
         for (std::uint64_t m = ix_.clique_offsets[c]; m < ix_.clique_offsets[c + 1]; ++m) {
           const std::uint32_t v = ix_.clique_members[m];
-          if (!visited_.test_and_set(v) && allowed(v)) fresh_.push_back(v);
+          if (allowed(v) && !visited_.test_and_set(v)) fresh_.push_back(v);
         }
       }
       if (p_.graph_links) {
         for (std::uint64_t e = ix_.nav_offsets[u]; e < ix_.nav_offsets[u + 1]; ++e) {
           const std::uint32_t v = ix_.nav_neighbors[e];
-          if (!visited_.test_and_set(v) && allowed(v)) fresh_.push_back(v);
+          if (allowed(v) && !visited_.test_and_set(v)) fresh_.push_back(v);
         }
       }
       score(q, st);
