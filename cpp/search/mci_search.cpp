@@ -30,6 +30,14 @@ VisitedSet& thread_groups(std::size_t n) {
   return marks;
 }
 
+Strategy plan(const MciSearchParams& p, std::size_t n, std::uint64_t valid) {
+  if (p.strategy != Strategy::Auto) return p.strategy;
+  if (valid <= p.exact_max_valid) return Strategy::Exact;
+  if (static_cast<double>(valid) >= p.graph_min_fraction * static_cast<double>(n)) return Strategy::Graph;
+  return Strategy::Mci;
+}
+
+// The graph routes for one query at a time (the exact route runs batched, see mci_search).
 class Searcher {
  public:
   Searcher(const MciView& ix, const MciSearchParams& p)
@@ -39,33 +47,18 @@ class Searcher {
     dists_.reserve(kBlock);
   }
 
-  void search(const float* q, const FilterView* f, std::uint64_t valid, std::int64_t* ids, float* dists,
-              QueryStats& st) {
-    st = QueryStats{};
-    st.valid = valid;
+  void search(const float* q, const FilterView* f, std::uint64_t valid, Strategy route, std::int64_t* ids,
+              float* dists, QueryStats& st) {
     filter_ = (f == nullptr || f->allows_all()) ? nullptr : f;
-    Strategy s = p_.strategy;
-    if (s == Strategy::Auto) s = plan(valid);
-    st.strategy = static_cast<std::int32_t>(s);
-    if (valid == 0) {
-      top_.clear();
-      top_.write_sorted(ids, dists);
-      return;
-    }
-    switch (s) {
-      case Strategy::Exact: exact(q, st); break;
-      case Strategy::Graph: graph(q, st); break;
-      default: cliques(q, valid, st); break;
+    top_.clear();
+    if (valid > 0) {
+      if (route == Strategy::Graph) graph(q, st);
+      else cliques(q, valid, st);
     }
     top_.write_sorted(ids, dists);
   }
 
  private:
-  Strategy plan(std::uint64_t valid) const {
-    if (valid <= p_.exact_max_valid) return Strategy::Exact;
-    if (static_cast<double>(valid) >= p_.graph_min_fraction * static_cast<double>(ix_.base.n)) return Strategy::Graph;
-    return Strategy::Mci;
-  }
 
   bool allowed(std::uint32_t v) const { return filter_ == nullptr || filter_->bits.test(v); }
 
@@ -91,35 +84,6 @@ class Searcher {
       for (float& d : dists_) d = offset - d;
     }
     st.distances += fresh_.size();
-  }
-
-  // Route 1: every valid point, in blocks (the answer is exact).
-  void exact(const float* q, QueryStats& st) {
-    top_.clear();
-    const std::size_t n = ix_.base.n;
-    auto flush = [&] {
-      score(q, st);
-      for (std::size_t j = 0; j < fresh_.size(); ++j) top_.push(dists_[j], fresh_[j]);
-      fresh_.clear();
-    };
-    fresh_.clear();
-    if (filter_ != nullptr && filter_->ids != nullptr) {
-      for (std::size_t i = 0; i < filter_->n_ids; ++i) {
-        fresh_.push_back(filter_->ids[i]);
-        if (fresh_.size() == kBlock) flush();
-      }
-    } else {
-      for (std::size_t first = 0; first < n; first += kBlock) {
-        const std::size_t end = std::min(n, first + kBlock);
-        if (filter_ == nullptr) {
-          for (std::size_t v = first; v < end; ++v) fresh_.push_back(static_cast<std::uint32_t>(v));
-        } else {
-          filter_->bits.for_each_in(first, end, [&](std::size_t v) { fresh_.push_back(static_cast<std::uint32_t>(v)); });
-        }
-        flush();
-      }
-    }
-    flush();
   }
 
   // Route 2: the navigable graph. Traversal passes through every point; only valid points enter
@@ -277,7 +241,46 @@ void mci_search(const MciView& index, const float* queries, std::size_t nq, cons
                 const std::int32_t* filter_of_query, const std::uint64_t* valid_count,
                 const MciSearchParams& p, std::int64_t* out_ids, float* out_dists, QueryStats* stats) {
   if (nq == 0) return;
-  const int threads = std::max(1, std::min<int>(p.threads, static_cast<int>(nq)));
+  const std::size_t dim = index.base.dim;
+  auto filter_index = [&](std::size_t q) { return filter_of_query != nullptr ? filter_of_query[q] : -1; };
+
+  // Route every query first. The exact ones run together through the blocked scan, which
+  // reads each block of vectors once for a group of queries.
+  std::vector<Strategy> route(nq);
+  std::vector<std::size_t> exact_queries;
+  for (std::size_t q = 0; q < nq; ++q) {
+    const std::int32_t fi = filter_index(q);
+    stats[q] = QueryStats{};
+    stats[q].valid = fi >= 0 ? valid_count[fi] : index.base.n;
+    route[q] = plan(p, index.base.n, stats[q].valid);
+    stats[q].strategy = static_cast<std::int32_t>(route[q]);
+    if (route[q] == Strategy::Exact) {
+      exact_queries.push_back(q);
+      stats[q].distances = stats[q].valid;  // the scan scores each valid point once
+    }
+  }
+  if (!exact_queries.empty()) {
+    const std::size_t m = exact_queries.size();
+    std::vector<float> qs(m * dim);
+    std::vector<std::int32_t> foq(m);
+    std::vector<std::int64_t> ids(m * p.k);
+    std::vector<float> ds(m * p.k);
+    for (std::size_t i = 0; i < m; ++i) {
+      std::copy(queries + exact_queries[i] * dim, queries + (exact_queries[i] + 1) * dim, qs.begin() + static_cast<std::ptrdiff_t>(i * dim));
+      foq[i] = filter_index(exact_queries[i]);
+    }
+    exact_search(index.base, qs.data(), m, filters, foq.data(), ExactSearchParams{p.k, index.metric, p.threads},
+                 ids.data(), ds.data());
+    for (std::size_t i = 0; i < m; ++i) {
+      std::copy(ids.begin() + static_cast<std::ptrdiff_t>(i * p.k), ids.begin() + static_cast<std::ptrdiff_t>((i + 1) * p.k),
+                out_ids + exact_queries[i] * p.k);
+      std::copy(ds.begin() + static_cast<std::ptrdiff_t>(i * p.k), ds.begin() + static_cast<std::ptrdiff_t>((i + 1) * p.k),
+                out_dists + exact_queries[i] * p.k);
+    }
+  }
+  if (exact_queries.size() == nq) return;
+
+  const int threads = std::max(1, std::min<int>(p.threads, static_cast<int>(nq - exact_queries.size())));
   RegionErrors errors;
 #pragma omp parallel num_threads(threads)
   {
@@ -285,13 +288,11 @@ void mci_search(const MciView& index, const float* queries, std::size_t nq, cons
     errors.run([&] { searcher = std::make_unique<Searcher>(index, p); });
 #pragma omp for schedule(dynamic, 4)
     for (std::int64_t q = 0; q < static_cast<std::int64_t>(nq); ++q) {
-      if (errors.stop.load(std::memory_order_relaxed)) continue;
+      if (route[q] == Strategy::Exact || errors.stop.load(std::memory_order_relaxed)) continue;
       errors.run([&] {
-        const std::int32_t fi = filter_of_query != nullptr ? filter_of_query[q] : -1;
-        const FilterView* f = fi >= 0 ? &filters[fi] : nullptr;
-        const std::uint64_t valid = fi >= 0 ? valid_count[fi] : index.base.n;
-        searcher->search(queries + static_cast<std::size_t>(q) * index.base.dim, f, valid,
-                         out_ids + q * p.k, out_dists + q * p.k, stats[q]);
+        const std::int32_t fi = filter_index(static_cast<std::size_t>(q));
+        searcher->search(queries + static_cast<std::size_t>(q) * dim, fi >= 0 ? &filters[fi] : nullptr,
+                         stats[q].valid, route[q], out_ids + q * p.k, out_dists + q * p.k, stats[q]);
       });
     }
   }
