@@ -93,26 +93,32 @@ class Searcher {
     cand_.reset(L);
     res_.reset(L);
     visited_.next_epoch();
+    filtered_walk(q, cand_, res_, true, st);
+    top_.clear();
+    for (std::size_t j = 0; j < res_.size(); ++j) top_.push(res_[j].dist, res_[j].id);
+  }
+
+  // Best-first walk of the navigable graph from the entry point: every point steers (`nav`),
+  // valid ones are also offered to `found`. With `stop_early`, the walk ends once the nearest
+  // unexpanded point is farther than the worst of a full `found` (the filtered-HNSW rule).
+  void filtered_walk(const float* q, CandidateList& nav, CandidateList& found, bool stop_early, QueryStats& st) {
     fresh_.assign(1, ix_.entry);
     visited_.test_and_set(ix_.entry);
     score(q, st);
-    cand_.insert(dists_[0], ix_.entry);
-    if (allowed(ix_.entry)) res_.insert(dists_[0], ix_.entry);
+    nav.insert(dists_[0], ix_.entry);
+    if (allowed(ix_.entry)) found.insert(dists_[0], ix_.entry);
     std::size_t i;
-    while ((i = cand_.next_unexpanded()) < cand_.size()) {
-      if (res_.full() && cand_[i].dist > res_.worst()) break;
-      cand_.mark_expanded(i);
-      const std::uint32_t u = cand_[i].id;
+    while ((i = nav.next_unexpanded()) < nav.size()) {
+      if (stop_early && found.full() && nav[i].dist > found.worst()) break;
+      nav.mark_expanded(i);
       ++st.expansions;
-      gather_graph_neighbours(u);
+      gather_graph_neighbours(nav[i].id);
       score(q, st);
       for (std::size_t j = 0; j < fresh_.size(); ++j) {
-        cand_.insert(dists_[j], fresh_[j]);
-        if (allowed(fresh_[j])) res_.insert(dists_[j], fresh_[j]);
+        nav.insert(dists_[j], fresh_[j]);
+        if (allowed(fresh_[j])) found.insert(dists_[j], fresh_[j]);
       }
     }
-    top_.clear();
-    for (std::size_t j = 0; j < res_.size(); ++j) top_.push(res_[j].dist, res_[j].id);
   }
 
   // The valid point of rank r (0-based) among the allowed ids.
@@ -156,22 +162,8 @@ class Searcher {
     // Seeds near the query: a short unfiltered descent of the navigable graph; the valid
     // points it meets enter the list.
     res_.reset(std::min<std::size_t>(L, 32));
-    fresh_.assign(1, ix_.entry);
-    score(q, st);
-    res_.insert(dists_[0], ix_.entry);
-    visited_.test_and_set(ix_.entry);
-    if (allowed(ix_.entry)) cand_.insert(dists_[0], ix_.entry);
+    filtered_walk(q, res_, cand_, false, st);
     std::size_t i;
-    while ((i = res_.next_unexpanded()) < res_.size()) {
-      res_.mark_expanded(i);
-      const std::uint32_t u = res_[i].id;
-      gather_graph_neighbours(u);
-      score(q, st);
-      for (std::size_t j = 0; j < fresh_.size(); ++j) {
-        res_.insert(dists_[j], fresh_[j]);
-        if (allowed(fresh_[j])) cand_.insert(dists_[j], fresh_[j]);
-      }
-    }
     // Invalid points met on the way may be members of groups later: let them be seen again.
     visited_.next_epoch();
     for (std::size_t j = 0; j < cand_.size(); ++j) visited_.test_and_set(cand_[j].id);
@@ -189,11 +181,12 @@ class Searcher {
 
     const std::size_t idle_window = p_.idle_window > 0 ? p_.idle_window : std::max<std::size_t>(p_.ef, 16);
     const std::size_t max_hops = p_.max_hops > 0 ? p_.max_hops : 8 * L;
-    std::size_t idle = 0;
+    std::size_t idle = 0, hops = 0;
     while ((i = cand_.next_unexpanded()) < cand_.size()) {
       cand_.mark_expanded(i);
       const std::uint32_t u = cand_[i].id;
       ++st.expansions;
+      ++hops;
       const float kth_before = cand_.size() >= p_.k ? cand_[p_.k - 1].dist : std::numeric_limits<float>::infinity();
       fresh_.clear();
       for (std::uint64_t e = ix_.node_offsets[u]; e < ix_.node_offsets[u + 1]; ++e) {
@@ -217,7 +210,7 @@ class Searcher {
       for (std::size_t j = 0; j < fresh_.size(); ++j) cand_.insert(dists_[j], fresh_[j]);
       const float kth_after = cand_.size() >= p_.k ? cand_[p_.k - 1].dist : std::numeric_limits<float>::infinity();
       idle = kth_after < kth_before ? 0 : idle + 1;
-      if (idle >= idle_window || st.expansions >= max_hops) break;
+      if (idle >= idle_window || hops >= max_hops) break;
     }
     top_.clear();
     for (std::size_t j = 0; j < cand_.size(); ++j) top_.push(cand_[j].dist, cand_[j].id);
