@@ -319,7 +319,8 @@ nb::tuple mci_search_binding(Matrix vectors, std::size_t dim, int metric, U64Vec
                              U32Vec clique_members, U64Vec node_offsets, U32Vec node_cliques, Matrix queries,
                              std::size_t k, std::size_t ef, int strategy, int threads, std::size_t seeds,
                              std::size_t idle_window, std::size_t max_hops, bool graph_links,
-                             std::size_t exact_max_valid, double graph_min_fraction, nb::list filter_words,
+                             std::size_t exact_max_valid, double graph_min_fraction, double exact_cost_ratio,
+                             nb::list filter_words,
                              nb::list filter_ids, std::optional<Int32Vec> filter_of_query, U64Vec valid_count) {
   const std::size_t n = vectors.shape(0), nq = queries.shape(0);
   if (metric < 0 || metric > 2 || strategy < 0 || strategy > 3) throw std::invalid_argument("bad metric or strategy code");
@@ -357,6 +358,8 @@ nb::tuple mci_search_binding(Matrix vectors, std::size_t dim, int metric, U64Vec
   p.graph_links = graph_links;
   p.exact_max_valid = exact_max_valid;
   p.graph_min_fraction = graph_min_fraction;
+  if (!(exact_cost_ratio >= 0.0) || !std::isfinite(exact_cost_ratio)) throw std::invalid_argument("exact_cost_ratio must be finite and >= 0");
+  p.exact_cost_ratio = exact_cost_ratio;
 
   auto ids = owned_matrix<std::int64_t>(nq, k);
   auto dists = owned_matrix<float>(nq, k);
@@ -366,15 +369,16 @@ nb::tuple mci_search_binding(Matrix vectors, std::size_t dim, int metric, U64Vec
     mci_search(ix, queries.data(), nq, fs.views.data(), foq, valid_count.data(), p, ids.data(), dists.data(),
                stats.data());
   }
-  auto st = owned_matrix<std::int64_t>(nq, 6);
+  auto st = owned_matrix<std::int64_t>(nq, 7);
   for (std::size_t q = 0; q < nq; ++q) {
-    std::int64_t* r = st.data() + q * 6;
+    std::int64_t* r = st.data() + q * 7;
     r[0] = stats[q].strategy;
     r[1] = static_cast<std::int64_t>(stats[q].valid);
     r[2] = static_cast<std::int64_t>(stats[q].distances);
     r[3] = static_cast<std::int64_t>(stats[q].expansions);
     r[4] = static_cast<std::int64_t>(stats[q].cliques);
     r[5] = stats[q].seeds;
+    r[6] = stats[q].fallback;
   }
   return nb::make_tuple(ids, dists, st);
 }
@@ -405,7 +409,7 @@ NB_MODULE(_core, m) {
         nb::arg("clique_members"), nb::arg("node_offsets"), nb::arg("node_cliques"), nb::arg("queries"),
         nb::arg("k"), nb::arg("ef"), nb::arg("strategy"), nb::arg("threads"), nb::arg("seeds"),
         nb::arg("idle_window"), nb::arg("max_hops"), nb::arg("graph_links"), nb::arg("exact_max_valid"),
-        nb::arg("graph_min_fraction"), nb::arg("filter_words"), nb::arg("filter_ids"),
+        nb::arg("graph_min_fraction"), nb::arg("exact_cost_ratio"), nb::arg("filter_words"), nb::arg("filter_ids"),
         nb::arg("filter_of_query").none(), nb::arg("valid_count"),
         "Filtered search over a clique index (internal; see mcindex.Index.search).");
 }

@@ -29,7 +29,7 @@ def csr(rows, dtype=np.uint32):
 
 def make_index(rng, n=50, dim=10, n_cliques=12, nav_degree=6, metric="l2"):
     """A small random index whose arrays are mutually consistent (as the core would build it)."""
-    stride = -(-dim // 16) * 16
+    stride = dim + 2  # version 2: any stride >= dim; padding columns must be zero
     vectors = np.zeros((n, stride), dtype=np.float32)
     vectors[:, :dim] = rng.standard_normal((n, dim))
     if metric == "cosine" and n:
@@ -43,7 +43,7 @@ def make_index(rng, n=50, dim=10, n_cliques=12, nav_degree=6, metric="l2"):
     nav_offsets, nav_neighbors = csr(nav_rows)
     clique_offsets, clique_members = csr(clique_rows)
     node_offsets, node_cliques = csr(node_rows)
-    header = {"format": "mcindex", "format_version": 1, "metric": metric, "n": n, "dim": dim,
+    header = {"format": "mcindex", "format_version": 2, "metric": metric, "n": n, "dim": dim,
               "stride": stride, "entry_point": int(rng.integers(n)) if n else 0,
               "nav_degree": nav_degree, "build_params": {"clique_rounds": 2, "seed": 7},
               "stats": {"build_seconds": 0.25, "n_cliques": n_cliques}, "mcindex_version": "0.1.0"}
@@ -77,7 +77,7 @@ def entry(meta, name):
     return next(e for e in meta["sections"] if e["name"] == name)
 
 
-def rewrite(path, raw, meta, *, version=1, file_size=None, header_length=None, fix=()):
+def rewrite(path, raw, meta, *, version=2, file_size=None, header_length=None, fix=()):
     """Write `raw` back with `meta` as header and valid preamble/header checksums.
 
     Sections named in `fix` get their checksums recomputed, so the file is corrupt only in the
@@ -172,7 +172,7 @@ def test_mapped_arrays_survive_the_file_being_overwritten(tmp_path, rng):
 
 def test_non_contiguous_and_numpy_scalars_are_written_normalised(tmp_path, rng):
     header, sections = make_index(rng)
-    wide = np.zeros((50, 32), dtype=np.float32)
+    wide = np.zeros((50, 2 * sections["vectors"].shape[1]), dtype=np.float32)
     wide[:, ::2] = sections["vectors"]
     sections["vectors"] = wide[:, ::2]  # strided view
     header["n"] = np.int64(50)
@@ -190,7 +190,7 @@ def test_file_layout_matches_the_documented_format(saved):
     raw, meta = layout(path)
     magic, version, flags, file_size, header_length, header_crc, reserved, pre_crc = \
         struct.unpack_from("<8sIIQQI24sI", raw, 0)
-    assert (magic, version, flags, reserved) == (b"MCINDEX\0", 1, 0, bytes(24))
+    assert (magic, version, flags, reserved) == (b"MCINDEX\0", 2, 0, bytes(24))
     assert file_size == len(raw) and file_size % 64 == 0
     assert header_crc == zlib.crc32(raw[64:64 + header_length])
     assert pre_crc == zlib.crc32(raw[:60])
@@ -208,20 +208,22 @@ def test_file_layout_matches_the_documented_format(saved):
         end = e["offset"] + e["length"]
 
 
-# A version-1 file written by mcindex 0.1.0. It must stay readable forever, and today's writer
-# must still produce it byte for byte (otherwise the format has changed: bump FORMAT_VERSION and
-# keep this file as the old version's test).
-V1_FIXTURE = Path(__file__).parent / "data" / "index_v1.mci"
+# Files written by earlier versions must stay readable forever. The current version's fixture
+# must also be produced byte for byte by today's writer (otherwise the format has changed: bump
+# FORMAT_VERSION and keep the file as the old version's test).
+V1_FIXTURE = Path(__file__).parent / "data" / "index_v1.mci"  # mcindex 0.1.0, rows padded to 16
+V2_FIXTURE = Path(__file__).parent / "data" / "index_v2.mci"  # rows unpadded
 
 
-def fixture_index():
-    vectors = np.zeros((3, 16), dtype=np.float32)
+def fixture_index(version=2):
+    stride = 16 if version == 1 else 3
+    vectors = np.zeros((3, stride), dtype=np.float32)
     vectors[:, :3] = [[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.5, 0.5, -1.0]]
     nav_offsets, nav_neighbors = csr([[1, 2], [0], [0, 1]])
     clique_offsets, clique_members = csr([[0, 1], [0, 2]])
     node_offsets, node_cliques = csr([[0, 1], [0], [1]])
-    header = {"format": "mcindex", "format_version": 1, "metric": "l2", "n": 3, "dim": 3,
-              "stride": 16, "entry_point": 0, "nav_degree": 2, "build_params": {"k": 2},
+    header = {"format": "mcindex", "format_version": version, "metric": "l2", "n": 3, "dim": 3,
+              "stride": stride, "entry_point": 0, "nav_degree": 2, "build_params": {"k": 2},
               "stats": {"n_cliques": 2}, "mcindex_version": "0.1.0"}
     return header, {"vectors": vectors, "nav_offsets": nav_offsets, "nav_neighbors": nav_neighbors,
                     "clique_offsets": clique_offsets, "clique_members": clique_members,
@@ -233,14 +235,29 @@ def fixture_index():
 def test_version_1_fixture_still_loads(tmp_path, mmap):
     path = tmp_path / "v1.mci"
     path.write_bytes(V1_FIXTURE.read_bytes())
-    header, sections = fixture_index()
+    header, sections = fixture_index(version=1)
     assert_same(load_index(path, mmap=mmap), header, sections)
 
 
-def test_writer_still_produces_the_version_1_fixture(tmp_path):
-    path = tmp_path / "v1.mci"
+def test_version_1_index_resaves_as_the_current_version(tmp_path):
+    path = tmp_path / "again.mci"
+    save_index(path, *load_index(V1_FIXTURE))
+    header, sections = fixture_index(version=1)
+    header["format_version"] = 2
+    assert_same(load_index(path), header, sections)
+
+
+def test_writer_still_produces_the_version_2_fixture(tmp_path):
+    path = tmp_path / "v2.mci"
     save_index(path, *fixture_index())
-    assert path.read_bytes() == V1_FIXTURE.read_bytes()
+    assert path.read_bytes() == V2_FIXTURE.read_bytes()
+
+
+def test_preamble_and_header_versions_must_agree(saved):
+    path, _, _ = saved
+    raw, meta = layout(path)
+    rewrite(path, raw, meta, version=1)
+    load_error(path, r"header\['format_version'\] is 2 but the preamble says version 1")
 
 
 # ---- damaged files ---------------------------------------------------------------------------
@@ -282,8 +299,8 @@ def test_wrong_magic(saved):
 def test_newer_version_names_both_versions(saved):
     path, _, _ = saved
     raw, meta = layout(path)
-    rewrite(path, raw, meta, version=2)
-    load_error(path, r"format version 2 is newer than this mcindex supports \(version 1\)")
+    rewrite(path, raw, meta, version=3)
+    load_error(path, r"format version 3 is newer than this mcindex supports \(version 2\)")
 
 
 def test_trailing_data(saved):
@@ -478,11 +495,11 @@ INVALID = [
     ("float dim", lambda h, s: h.update(dim=10.0), r"header\['dim'\] must be an int"),
     ("stats not dict", lambda h, s: h.update(stats=[]), r"header\['stats'\] must be a dict"),
     ("format", lambda h, s: h.update(format="faiss"), "must be 'mcindex'"),
-    ("format_version", lambda h, s: h.update(format_version=2), "format_version'\\] is 2"),
+    ("format_version", lambda h, s: h.update(format_version=3), "format_version'\\] is 3"),
     ("metric", lambda h, s: h.update(metric="L2"), "metric"),
     ("negative dim", lambda h, s: h.update(dim=-1), "must be >= 0"),
     ("stride < dim", lambda h, s: h.update(dim=17), "smaller than"),
-    ("stride not padded", lambda h, s: h.update(stride=24, dim=10), "multiple of 16"),
+    ("v1 stride not padded", lambda h, s: h.update(format_version=1, stride=24, dim=10), "multiple of 16"),
     ("entry point", lambda h, s: h.update(entry_point=50), "entry_point'\\] = 50 is not < n = 50"),
     ("missing section", lambda h, s: s.pop("nav_neighbors"), "missing section 'nav_neighbors'"),
     ("unknown section", lambda h, s: s.update(labels=np.zeros(3)), "unknown section"),
@@ -494,7 +511,7 @@ INVALID = [
     ("1-D vectors", lambda h, s: s.update(vectors=s["vectors"].ravel()), "must be 2-D"),
     ("vectors rows", lambda h, s: s.update(vectors=s["vectors"][:-1]), "expected \\(n, stride\\)"),
     ("nan vector", _set("vectors", (3, 2), np.nan), "vectors row 3 is not finite"),
-    ("padding", _set("vectors", (4, 12), 1.0), "vectors row 4 has non-zero padding"),
+    ("padding", _set("vectors", (4, 11), 1.0), "vectors row 4 has non-zero padding"),
     ("offsets[0]", _set("nav_offsets", 0, 1), r"nav_offsets\[0\] = 1, must be 0"),
     ("offsets length", lambda h, s: s.update(node_offsets=s["node_offsets"][:-1]),
      "node_offsets has length 50, expected 51"),

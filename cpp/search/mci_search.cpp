@@ -47,15 +47,28 @@ class Searcher {
     dists_.reserve(kBlock);
   }
 
-  void search(const float* q, const FilterView* f, std::uint64_t valid, Strategy route, std::int64_t* ids,
+  // Answers one query by `route`. Returns false when a planner-chosen traversal spent the
+  // distance budget first (the filter is anti-correlated with the query, or the valid points are
+  // scattered): the caller then answers it with the exact scan, which would have been cheaper.
+  bool search(const float* q, const FilterView* f, std::uint64_t valid, Strategy route, std::int64_t* ids,
               float* dists, QueryStats& st) {
     filter_ = (f == nullptr || f->allows_all()) ? nullptr : f;
     top_.clear();
-    if (valid > 0) {
-      if (route == Strategy::Graph) graph(q, st);
-      else cliques(q, valid, st);
+    // Twice the break-even: a query that overruns costs at most about three exact scans, while
+    // ordinary queries near the crossover selectivity are not cut off.
+    std::uint64_t budget = std::numeric_limits<std::uint64_t>::max(), idle_limit = budget;
+    if (p_.strategy == Strategy::Auto && p_.exact_cost_ratio > 0) {
+      budget = static_cast<std::uint64_t>(2.0 * static_cast<double>(valid) / p_.exact_cost_ratio) + 256;
+      // A walk that scores this many points without finding a better valid one is crossing a
+      // region the filter excludes (about 8 L valid points would be met at random).
+      idle_limit = static_cast<std::uint64_t>(8.0 * static_cast<double>(std::max(p_.ef, p_.k)) *
+                                              static_cast<double>(ix_.base.n) / static_cast<double>(std::max<std::uint64_t>(valid, 1))) + 256;
     }
-    top_.write_sorted(ids, dists);
+    bool done = true;
+    if (valid > 0)
+      done = route == Strategy::Graph ? graph(q, budget, idle_limit, st) : cliques(q, valid, budget, st);
+    if (done) top_.write_sorted(ids, dists);
+    return done;
   }
 
  private:
@@ -86,16 +99,47 @@ class Searcher {
     st.distances += fresh_.size();
   }
 
-  // Route 2: the navigable graph. Traversal passes through every point; only valid points enter
-  // the results. Stops when the nearest unexpanded candidate is farther than the ef-th result.
-  void graph(const float* q, QueryStats& st) {
+  // Route 2: the navigable graph, searched as filtered HNSW does: every point steers, only
+  // valid points enter the L results, and the candidate heap is unbounded, so the walk goes on
+  // through filtered-out regions until the nearest unexpanded candidate is farther than the
+  // L-th valid result. (A bounded steering list would stop after L nearest of ALL points and
+  // lose recall in proportion to the selectivity.) ACORN-1's two-hop expansion through
+  // filtered-out neighbours was tried here and measured slower at equal recall on GloVe at
+  // 1-30% (BENCHMARKS.md): it scores fewer points but reads 32x more adjacency lists. Returns false when `budget` distances were
+  // spent first (the caller then falls back to the exact scan).
+  bool graph(const float* q, std::uint64_t budget, std::uint64_t idle_limit, QueryStats& st) {
     const std::size_t L = std::max(p_.ef, p_.k);
-    cand_.reset(L);
     res_.reset(L);
+    heap_.clear();
     visited_.next_epoch();
-    filtered_walk(q, cand_, res_, true, st);
+    fresh_.assign(1, ix_.entry);
+    visited_.test_and_set(ix_.entry);
+    score(q, st);
+    push_candidate(dists_[0], ix_.entry);
+    last_found_ = st.distances;
+    while (!heap_.empty()) {
+      std::pop_heap(heap_.begin(), heap_.end(), farther);
+      const Near top = heap_.back();
+      heap_.pop_back();
+      if (res_.full() && top.dist > res_.worst()) break;
+      if (st.distances >= budget || st.distances - last_found_ >= idle_limit) return false;
+      ++st.expansions;
+      gather_graph_neighbours(top.id);
+      score(q, st);
+      for (std::size_t j = 0; j < fresh_.size(); ++j)
+        if (push_candidate(dists_[j], fresh_[j])) last_found_ = st.distances;
+    }
     top_.clear();
     for (std::size_t j = 0; j < res_.size(); ++j) top_.push(res_[j].dist, res_[j].id);
+    return true;
+  }
+
+  // Returns true when v entered the results.
+  bool push_candidate(float d, std::uint32_t v) {
+    if (res_.full() && d >= res_.worst()) return false;  // can neither steer nor enter the results
+    heap_.push_back(Near{d, v});
+    std::push_heap(heap_.begin(), heap_.end(), farther);
+    return allowed(v) && res_.insert(d, v);
   }
 
   // Best-first walk of the navigable graph from the entry point: every point steers (`nav`),
@@ -119,6 +163,20 @@ class Searcher {
         if (allowed(fresh_[j])) found.insert(dists_[j], fresh_[j]);
       }
     }
+  }
+
+  // After the descent, res_ holds the points nearest the query regardless of the filter. If the
+  // filter admitted points at random, about res_.size() * valid / n of them would be valid;
+  // none at all when at least 3 were expected means the filter excludes the query's
+  // neighbourhood, where the traversal would end early on far points (measured: recall 0.2-0.5
+  // on the correlated workload). Such queries go to the exact scan. (At 3 expected, a random
+  // filter is misjudged with probability about e^-3 = 5%, and then costs one exact scan.)
+  bool anti_correlated(std::uint64_t valid) const {
+    const double expected = static_cast<double>(res_.size()) * static_cast<double>(valid) / static_cast<double>(ix_.base.n);
+    if (expected < 3.0) return false;
+    for (std::size_t j = 0; j < res_.size(); ++j)
+      if (allowed(res_[j].id)) return false;
+    return true;
   }
 
   // The valid point of rank r (0-based) among the allowed ids.
@@ -153,7 +211,7 @@ class Searcher {
   // Route 3: multi-seed clique traversal. Only valid points are scored and queued; expanding a
   // point scores the unvisited valid members of its unvisited groups (and, optionally, of its
   // navigable-graph neighbours, for long-range links).
-  void cliques(const float* q, std::uint64_t valid, QueryStats& st) {
+  bool cliques(const float* q, std::uint64_t valid, std::uint64_t budget, QueryStats& st) {
     const std::size_t L = std::max(p_.ef, p_.k);
     cand_.reset(L);
     visited_.next_epoch();
@@ -163,6 +221,7 @@ class Searcher {
     // points it meets enter the list.
     res_.reset(std::min<std::size_t>(L, 32));
     filtered_walk(q, res_, cand_, false, st);
+    if (budget != std::numeric_limits<std::uint64_t>::max() && anti_correlated(valid)) return false;
     std::size_t i;
     // Invalid points met on the way may be members of groups later: let them be seen again.
     visited_.next_epoch();
@@ -183,6 +242,7 @@ class Searcher {
     const std::size_t max_hops = p_.max_hops > 0 ? p_.max_hops : 8 * L;
     std::size_t idle = 0, hops = 0;
     while ((i = cand_.next_unexpanded()) < cand_.size()) {
+      if (st.distances >= budget) return false;
       cand_.mark_expanded(i);
       const std::uint32_t u = cand_[i].id;
       ++st.expansions;
@@ -214,12 +274,21 @@ class Searcher {
     }
     top_.clear();
     for (std::size_t j = 0; j < cand_.size(); ++j) top_.push(cand_[j].dist, cand_[j].id);
+    return true;
   }
 
   const MciView& ix_;
   const MciSearchParams& p_;
   const DistanceKernels* kern_;
+  struct Near {
+    float dist;
+    std::uint32_t id;
+  };
+  static bool farther(const Near& a, const Near& b) { return a.dist > b.dist || (a.dist == b.dist && a.id > b.id); }
+
   const FilterView* filter_ = nullptr;
+  std::vector<Near> heap_;  // min-heap (by `farther`) of graph candidates
+  std::uint64_t last_found_ = 0;  // distance count when the graph walk last improved its results
   VisitedSet& visited_;
   VisitedSet& clique_seen_;
   CandidateList cand_, res_;
@@ -230,6 +299,36 @@ class Searcher {
 
 }  // namespace
 
+namespace {
+// Answers `which` queries with one batched exact scan (each block of vectors is read once for a
+// group of queries) and records the work in their stats.
+void exact_batch(const MciView& index, const float* queries, const std::vector<std::size_t>& which,
+                 const FilterView* filters, const std::int32_t* filter_of_query, const MciSearchParams& p,
+                 std::int64_t* out_ids, float* out_dists, QueryStats* stats) {
+  if (which.empty()) return;
+  const std::size_t dim = index.base.dim, m = which.size();
+  std::vector<float> qs(m * dim);
+  std::vector<std::int32_t> foq(m);
+  std::vector<std::int64_t> ids(m * p.k);
+  std::vector<float> ds(m * p.k);
+  for (std::size_t i = 0; i < m; ++i) {
+    std::copy(queries + which[i] * dim, queries + (which[i] + 1) * dim, qs.begin() + static_cast<std::ptrdiff_t>(i * dim));
+    foq[i] = filter_of_query != nullptr ? filter_of_query[which[i]] : -1;
+  }
+  exact_search(index.base, qs.data(), m, filters, foq.data(), ExactSearchParams{p.k, index.metric, p.threads},
+               ids.data(), ds.data());
+  for (std::size_t i = 0; i < m; ++i) {
+    std::copy(ids.begin() + static_cast<std::ptrdiff_t>(i * p.k), ids.begin() + static_cast<std::ptrdiff_t>((i + 1) * p.k),
+              out_ids + which[i] * p.k);
+    std::copy(ds.begin() + static_cast<std::ptrdiff_t>(i * p.k), ds.begin() + static_cast<std::ptrdiff_t>((i + 1) * p.k),
+              out_dists + which[i] * p.k);
+    QueryStats& st = stats[which[i]];
+    st.strategy = static_cast<std::int32_t>(Strategy::Exact);
+    st.distances += st.valid;  // the scan scores each valid point once
+  }
+}
+}  // namespace
+
 void mci_search(const MciView& index, const float* queries, std::size_t nq, const FilterView* filters,
                 const std::int32_t* filter_of_query, const std::uint64_t* valid_count,
                 const MciSearchParams& p, std::int64_t* out_ids, float* out_dists, QueryStats* stats) {
@@ -237,8 +336,7 @@ void mci_search(const MciView& index, const float* queries, std::size_t nq, cons
   const std::size_t dim = index.base.dim;
   auto filter_index = [&](std::size_t q) { return filter_of_query != nullptr ? filter_of_query[q] : -1; };
 
-  // Route every query first. The exact ones run together through the blocked scan, which
-  // reads each block of vectors once for a group of queries.
+  // Route every query first; the exact ones run together.
   std::vector<Strategy> route(nq);
   std::vector<std::size_t> exact_queries;
   for (std::size_t q = 0; q < nq; ++q) {
@@ -247,49 +345,37 @@ void mci_search(const MciView& index, const float* queries, std::size_t nq, cons
     stats[q].valid = fi >= 0 ? valid_count[fi] : index.base.n;
     route[q] = plan(p, index.base.n, stats[q].valid);
     stats[q].strategy = static_cast<std::int32_t>(route[q]);
-    if (route[q] == Strategy::Exact) {
-      exact_queries.push_back(q);
-      stats[q].distances = stats[q].valid;  // the scan scores each valid point once
-    }
+    if (route[q] == Strategy::Exact) exact_queries.push_back(q);
   }
-  if (!exact_queries.empty()) {
-    const std::size_t m = exact_queries.size();
-    std::vector<float> qs(m * dim);
-    std::vector<std::int32_t> foq(m);
-    std::vector<std::int64_t> ids(m * p.k);
-    std::vector<float> ds(m * p.k);
-    for (std::size_t i = 0; i < m; ++i) {
-      std::copy(queries + exact_queries[i] * dim, queries + (exact_queries[i] + 1) * dim, qs.begin() + static_cast<std::ptrdiff_t>(i * dim));
-      foq[i] = filter_index(exact_queries[i]);
-    }
-    exact_search(index.base, qs.data(), m, filters, foq.data(), ExactSearchParams{p.k, index.metric, p.threads},
-                 ids.data(), ds.data());
-    for (std::size_t i = 0; i < m; ++i) {
-      std::copy(ids.begin() + static_cast<std::ptrdiff_t>(i * p.k), ids.begin() + static_cast<std::ptrdiff_t>((i + 1) * p.k),
-                out_ids + exact_queries[i] * p.k);
-      std::copy(ds.begin() + static_cast<std::ptrdiff_t>(i * p.k), ds.begin() + static_cast<std::ptrdiff_t>((i + 1) * p.k),
-                out_dists + exact_queries[i] * p.k);
-    }
-  }
+  exact_batch(index, queries, exact_queries, filters, filter_of_query, p, out_ids, out_dists, stats);
   if (exact_queries.size() == nq) return;
 
   const int threads = std::max(1, std::min<int>(p.threads, static_cast<int>(nq - exact_queries.size())));
+  std::vector<std::vector<std::size_t>> overran(static_cast<std::size_t>(threads));
   RegionErrors errors;
 #pragma omp parallel num_threads(threads)
   {
     std::unique_ptr<Searcher> searcher;
     errors.run([&] { searcher = std::make_unique<Searcher>(index, p); });
+    std::vector<std::size_t>& mine = overran[static_cast<std::size_t>(omp_get_thread_num())];
 #pragma omp for schedule(dynamic, 4)
     for (std::int64_t q = 0; q < static_cast<std::int64_t>(nq); ++q) {
       if (route[q] == Strategy::Exact || errors.stop.load(std::memory_order_relaxed)) continue;
       errors.run([&] {
         const std::int32_t fi = filter_index(static_cast<std::size_t>(q));
-        searcher->search(queries + static_cast<std::size_t>(q) * dim, fi >= 0 ? &filters[fi] : nullptr,
-                         stats[q].valid, route[q], out_ids + q * p.k, out_dists + q * p.k, stats[q]);
+        if (!searcher->search(queries + static_cast<std::size_t>(q) * dim, fi >= 0 ? &filters[fi] : nullptr,
+                              stats[q].valid, route[q], out_ids + q * p.k, out_dists + q * p.k, stats[q])) {
+          stats[q].fallback = 1;
+          mine.push_back(static_cast<std::size_t>(q));
+        }
       });
     }
   }
   errors.rethrow();
+  std::vector<std::size_t> fallback;
+  for (const auto& list : overran) fallback.insert(fallback.end(), list.begin(), list.end());
+  std::sort(fallback.begin(), fallback.end());
+  exact_batch(index, queries, fallback, filters, filter_of_query, p, out_ids, out_dists, stats);
 }
 
 }  // namespace mcindex

@@ -40,6 +40,10 @@ struct MciSearchParams {
   // least this fraction is; clique traversal in between.
   std::size_t exact_max_valid = 2000;
   double graph_min_fraction = 0.3;
+  // Planned traversals give up after valid / exact_cost_ratio distances (what the exact scan of
+  // the valid points would cost, one traversal distance costing this many scan distances) and
+  // the query is answered exactly instead. 0: no budget.
+  double exact_cost_ratio = 0.0;
 };
 
 struct QueryStats {
@@ -49,6 +53,7 @@ struct QueryStats {
   std::uint64_t expansions = 0;   // points expanded
   std::uint64_t cliques = 0;      // groups expanded
   std::uint32_t seeds = 0;        // seeds scored before the traversal
+  std::uint32_t fallback = 0;     // 1: the planned traversal overran its budget, answered exactly
 };
 
 // filters[filter_of_query[q]] is query q's allowed set (bitset words required, sorted ids

@@ -34,32 +34,28 @@ from ._checks import check_int
 from ._progress import Progress
 from .exact import METRICS, ExactIndex, as_matrix, check_k, check_metric, check_threads, normalize_rows
 from .filters import resolve_filters
+from . import persistence, planner
 from .persistence import load_index, save_index
 
 __all__ = ["Index", "STRATEGIES"]
 
 STRATEGIES = {"auto": 0, "mci": 1, "graph": 2, "exact": 3}
 _STRATEGY_NAMES = {v: k for k, v in STRATEGIES.items()}
-# Planner rule until it is calibrated at build time: exact scan while at most
-# max(2000, 8% of n) points are valid, the navigable graph from 30% valid, clique traversal in
-# between. The 8% comes from GloVe-400k (BENCHMARKS.md, first search run): there the exact scan
-# beat every other route up to 5-10% selectivity.
-_EXACT_MIN_VALID = 2000
-_EXACT_MAX_FRACTION = 0.08
-_GRAPH_MIN_FRACTION = 0.3
 
-FORMAT_VERSION = 1
-_ROW_ALIGN_FLOATS = 16  # 64-byte rows
+FORMAT_VERSION = persistence.FORMAT_VERSION
 
 
-def _aligned_rows(data: np.ndarray) -> np.ndarray:
-    """A copy of ``data`` with each row padded to a multiple of 16 floats, 64-byte aligned."""
+def _packed_rows(data: np.ndarray) -> np.ndarray:
+    """A copy of ``data`` as unpadded float32 rows starting on a 64-byte boundary.
+
+    Rows are not padded: the kernels load unaligned, and padding 50 floats to 64 cost 28% more
+    vector memory on GloVe, which the index budget (no more than FAISS HNSW) cannot afford.
+    """
     n, dim = data.shape
-    stride = -(-max(dim, 1) // _ROW_ALIGN_FLOATS) * _ROW_ALIGN_FLOATS
-    raw = np.zeros(n * stride + _ROW_ALIGN_FLOATS, dtype=np.float32)
+    raw = np.empty(n * dim + 16, dtype=np.float32)
     shift = (-raw.ctypes.data % 64) // 4
-    out = raw[shift: shift + n * stride].reshape(n, stride)
-    out[:, :dim] = data
+    out = raw[shift: shift + n * dim].reshape(n, dim)
+    out[...] = data
     return out
 
 
@@ -107,6 +103,7 @@ class Index:
         deterministic: bool = False,
         progress: bool | Callable[[str, int, int], None] = True,
         stats_sample: int = 1000,
+        calibrate: bool = True,
     ) -> Index:
         """Build the index.
 
@@ -159,6 +156,10 @@ class Index:
                 ``progress(phase, done, total)``.
             stats_sample: points sampled after the build to measure one-hop coverage of
                 exact neighbours and pool recall (an exact search of that many points; 0 skips).
+            calibrate: time the three search routes on sample queries and random filters
+                after the build and set the planner's thresholds from them
+                (:func:`mcindex.planner.calibrate`; a few seconds at 400k points). ``False``
+                keeps the default rule, which was measured on GloVe-400k.
         """
         metric = check_metric(metric)
         pool_size = check_int(pool_size, "pool_size")
@@ -188,7 +189,7 @@ class Index:
         if metric == "cosine":
             arr = normalize_rows(arr, "data")
         n, dim = arr.shape
-        vectors = _aligned_rows(arr)
+        vectors = _packed_rows(arr)
         del arr
 
         rng = np.random.default_rng(seed)
@@ -252,6 +253,18 @@ class Index:
         if stats_sample:
             pools = built["sample_pools"].reshape(sample.size, int(built["pool_width"]))
             index._header["stats"] = index._sample_stats(sample, pools)
+        if calibrate:
+            t0 = time.perf_counter()
+            if callable(progress):
+                index._header["planner"] = planner.calibrate(
+                    index, seed=seed, progress=lambda done, total: progress("calibrate planner", done, total))
+            else:
+                with Progress(desc="build: calibrate planner", silent=progress is False) as cal_bar:
+                    def step(done: int, total: int) -> None:
+                        cal_bar.total = total
+                        cal_bar.update(done - cal_bar.count)
+                    index._header["planner"] = planner.calibrate(index, seed=seed, progress=step)
+            index._header["build"]["calibration_seconds"] = time.perf_counter() - t0
         return index
 
     # ---- persistence ------------------------------------------------------------------------
@@ -269,6 +282,8 @@ class Index:
         every structural invariant first (:class:`~mcindex.persistence.IndexFormatError` on any
         mismatch). ``mmap=True`` maps the file read-only instead of reading it into memory."""
         header, sections = load_index(path, mmap=mmap)
+        if "planner" in header:
+            planner.check_rule(header["planner"], f"{os.fspath(path)}: header['planner']")
         return cls(header, sections)
 
     # ---- search -------------------------------------------------------------------------------
@@ -325,27 +340,32 @@ class Index:
         n = len(self)
         resolved = resolve_filters(filter, n, q.shape[0], need_words=True)
         s = self._sections
+        rule = self.planner
         ids, dists, raw = _core.mci_search(
             s["vectors"], self.dim, METRICS[self.metric], s["nav_offsets"], s["nav_neighbors"],
             int(self._header["entry_point"]), s["clique_offsets"], s["clique_members"], s["node_offsets"],
             s["node_cliques"], q, k, ef, STRATEGIES[strategy], nthreads, seeds, idle_window, max_hops,
-            bool(graph_links), self.planner["exact_max_valid"], self.planner["graph_min_fraction"],
+            bool(graph_links), rule["exact_max_valid"], rule["graph_min_fraction"], rule["exact_cost_ratio"],
             resolved.words, resolved.ids, resolved.of_query, np.asarray(resolved.counts, dtype=np.uint64))
         if not return_stats:
             return ids, dists
         stats = {
             "strategy": np.array([_STRATEGY_NAMES[int(c)] for c in raw[:, 0]]),
             "valid": raw[:, 1], "distances": raw[:, 2], "expansions": raw[:, 3],
-            "cliques": raw[:, 4], "seeds": raw[:, 5],
+            "cliques": raw[:, 4], "seeds": raw[:, 5], "fallback": raw[:, 6].astype(bool),
         }
         return ids, dists, stats
 
     @property
     def planner(self) -> dict[str, Any]:
-        """The planner's rule: ``"exact"`` when at most ``exact_max_valid`` points pass the
-        filter, ``"graph"`` when at least ``graph_min_fraction`` of them do, else ``"mci"``."""
-        return {"exact_max_valid": max(_EXACT_MIN_VALID, int(_EXACT_MAX_FRACTION * len(self))),
-                "graph_min_fraction": _GRAPH_MIN_FRACTION}
+        """The planner's rule for ``strategy="auto"``: ``"exact"`` while at most
+        ``exact_max_valid`` points pass the filter, ``"graph"`` from ``graph_min_fraction`` of
+        them, ``"mci"`` between; a planned traversal that spends more than ``valid /
+        exact_cost_ratio`` distance computations is answered by the exact scan instead.
+        Calibrated at build time (see :mod:`mcindex.planner`; ``table`` holds the measurements)."""
+        rule = dict(planner.DEFAULT, **self._header.get("planner", {}))
+        rule["exact_max_valid"] = max(int(rule["exact_min_valid"]), int(rule["exact_max_fraction"] * len(self)))
+        return rule
 
     # ---- basic properties -----------------------------------------------------------------
     def __len__(self) -> int:

@@ -7,8 +7,12 @@ every byte of the file, and :func:`validate_index` checks the structure of an in
 Every problem is reported as :class:`IndexFormatError` (a ``ValueError``) naming the file and
 what is wrong.
 
-File format, version 1
+File format, version 2
 ======================
+Version 2 differs from version 1 in one rule only: vector rows may have any ``stride >= dim``
+(the writer stores them unpadded); version 1 required a multiple of 16. This reader accepts
+both; the writer always writes version 2, and the preamble and header versions must agree.
+
 All integers are little-endian. Offsets are in bytes from the start of the file.
 
 Preamble (64 bytes, fixed layout)::
@@ -16,8 +20,8 @@ Preamble (64 bytes, fixed layout)::
     offset  size  type      field
     ------  ----  --------  -------------------------------------------------------------
          0     8  bytes     magic b"MCINDEX\\0"  (4D 43 49 4E 44 45 58 00)
-         8     4  uint32    format_version = 1
-        12     4  uint32    flags = 0 (reserved; a version-1 reader rejects anything else)
+         8     4  uint32    format_version = 2
+        12     4  uint32    flags = 0 (reserved; a reader rejects anything else)
         16     8  uint64    file_size: total length of the file in bytes
         24     8  uint64    header_length: length L of the JSON header in bytes
         32     4  uint32    header_checksum: CRC-32 of bytes [64, 64 + L)
@@ -38,7 +42,7 @@ Header (bytes [64, 64 + L)): one UTF-8 JSON object (strict JSON: no NaN/Infinity
 
 Section table entries: ``name`` (str), ``dtype`` (numpy dtype string, byte order explicit),
 ``shape`` (list of ints), ``offset`` and ``length`` of the payload in bytes, ``checksum`` (the
-CRC-32 of the payload as an unsigned int, ``zlib.crc32``). Version 1 files hold exactly these
+CRC-32 of the payload as an unsigned int, ``zlib.crc32``). Files hold exactly these
 sections (any order in the table, but payloads must not overlap)::
 
     name            dtype  shape
@@ -87,13 +91,17 @@ __all__ = [
     "validate_index",
     "MAGIC",
     "FORMAT_VERSION",
+    "READABLE_VERSIONS",
     "SECTION_DTYPES",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 MAGIC = b"MCINDEX\0"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+#: Versions this reader accepts. Version 1 padded every vector row to a multiple of 16 floats;
+#: version 2 stores rows unpadded (stride >= dim, any value), which saves memory at small dims.
+READABLE_VERSIONS = (1, 2)
 PREAMBLE_SIZE = 64
 ALIGNMENT = 64
 CHECKSUM = "crc32"
@@ -168,9 +176,9 @@ def _validate_header(header: Any) -> None:
                 f"got {type(value).__name__} {_short(value)}")
     if header["format"] != "mcindex":
         raise IndexFormatError(f"header['format'] must be 'mcindex', got {_short(header['format'])}")
-    if header["format_version"] != FORMAT_VERSION:
+    if header["format_version"] not in READABLE_VERSIONS:
         raise IndexFormatError(
-            f"header['format_version'] is {header['format_version']}, expected {FORMAT_VERSION}")
+            f"header['format_version'] is {header['format_version']}, expected one of {READABLE_VERSIONS}")
     if header["metric"] not in METRICS:
         raise IndexFormatError(
             f"header['metric'] must be one of {METRICS}, got {_short(header['metric'])}")
@@ -182,9 +190,9 @@ def _validate_header(header: Any) -> None:
         raise IndexFormatError(f"header['n'] = {n} exceeds the uint32 id space ({_MAX_ID})")
     if stride < dim:
         raise IndexFormatError(f"header['stride'] = {stride} is smaller than header['dim'] = {dim}")
-    if stride % 16:
+    if header["format_version"] == 1 and stride % 16:
         raise IndexFormatError(
-            f"header['stride'] = {stride} is not a multiple of 16 (rows must be 64-byte padded)")
+            f"header['stride'] = {stride} is not a multiple of 16 (version-1 rows are 64-byte padded)")
     entry = int(header["entry_point"])
     if n > 0 and entry >= n:
         raise IndexFormatError(f"header['entry_point'] = {entry} is not < n = {n}")
@@ -389,6 +397,7 @@ def _encode(header: Mapping[str, Any],
     table = [{"name": name, "dtype": SECTION_DTYPES[name][0], "shape": list(arr.shape),
               "offset": 0, "length": arr.nbytes, "checksum": _crc32(_bytes_of(arr))}
              for name, arr in arrays.items()]
+    plain["format_version"] = FORMAT_VERSION  # a re-saved older index is valid in the current version
     meta = {"header": plain, "checksum": CHECKSUM, "sections": table}
     data_start = _align(PREAMBLE_SIZE + 1)
     while True:  # offsets depend on the header length and vice versa; grows monotonically
@@ -487,7 +496,7 @@ class _Entry:
         self.offset, self.length, self.checksum = offset, length, checksum
 
 
-def _read_preamble(f: BinaryIO, actual: int) -> tuple[int, int, int]:
+def _read_preamble(f: BinaryIO, actual: int) -> tuple[int, int, int, int]:
     """Check the preamble; return (file_size, header_length, header_checksum)."""
     if actual == 0:
         raise IndexFormatError("not an mcindex file (the file is empty)")
@@ -504,14 +513,14 @@ def _read_preamble(f: BinaryIO, actual: int) -> tuple[int, int, int]:
         raise IndexFormatError(
             f"format version {version} is newer than this mcindex supports (version "
             f"{FORMAT_VERSION}); upgrade mcindex to read it")
-    if version < 1:
-        raise IndexFormatError(f"invalid format version {version} (this mcindex reads version "
-                               f"{FORMAT_VERSION})")
+    if version not in READABLE_VERSIONS:
+        raise IndexFormatError(f"invalid format version {version} (this mcindex reads versions "
+                               f"{READABLE_VERSIONS})")
     if _crc32(raw[:-4]) != checksum:
         raise IndexFormatError(
             f"checksum mismatch in preamble: stored {checksum:08x}, computed {_crc32(raw[:-4]):08x}")
     if flags != 0:
-        raise IndexFormatError(f"unsupported flags {flags:#x} in preamble (version 1 has none)")
+        raise IndexFormatError(f"unsupported flags {flags:#x} in preamble (versions 1 and 2 have none)")
     if any(reserved):
         raise IndexFormatError("reserved preamble bytes [36, 60) are not zero")
     if actual < file_size:
@@ -522,7 +531,7 @@ def _read_preamble(f: BinaryIO, actual: int) -> tuple[int, int, int]:
     if PREAMBLE_SIZE + header_length > file_size:
         raise IndexFormatError(
             f"header length {header_length} does not fit in a file of {file_size} bytes")
-    return file_size, header_length, header_checksum
+    return version, file_size, header_length, header_checksum
 
 
 def _reject_constant(name: str) -> Any:
@@ -692,7 +701,7 @@ def load_index(path: PathLike, *, mmap: bool = False) -> tuple[dict[str, Any], d
     try:
         with open(name, "rb") as f:
             actual = os.fstat(f.fileno()).st_size
-            file_size, header_length, header_checksum = _read_preamble(f, actual)
+            version, file_size, header_length, header_checksum = _read_preamble(f, actual)
             blob = bytearray(header_length)  # bounded by the file size checked above
             _read_into(f, np.frombuffer(blob, dtype=np.uint8), PREAMBLE_SIZE, file_size)
             meta = _parse_header(bytes(blob), header_checksum)
@@ -702,6 +711,9 @@ def load_index(path: PathLike, *, mmap: bool = False) -> tuple[dict[str, Any], d
             load = _load_mmap if mmap else _load_copy
             sections = load(f, entries, gaps, file_size)
         header = meta["header"]
+        if isinstance(header, Mapping) and header.get("format_version") != version:
+            raise IndexFormatError(f"header['format_version'] is {_short(header.get('format_version'))} "
+                                   f"but the preamble says version {version}")
         validate_index(header, sections)
     except IndexFormatError as exc:
         raise IndexFormatError(f"{name}: {exc}") from None
