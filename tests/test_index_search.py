@@ -68,11 +68,14 @@ def test_planner_and_stats(setup):
             return "exact"
         return "graph" if valid >= rule["graph_min_fraction"] * n else "mci"
 
-    assert list(st["strategy"]) == [expected(v) for v in st["valid"]]
-    assert st["strategy"][0] == "exact" and st["strategy"][1] == "graph"
+    # A planned traversal that overran its budget was answered by the exact scan instead.
+    planned = [expected(v) for v in st["valid"]]
+    assert list(st["strategy"]) == ["exact" if fb else p for p, fb in zip(planned, st["fallback"])]
+    assert not st["fallback"][[p == "exact" for p in planned]].any()
+    assert st["strategy"][0] == "exact"  # 120 valid points: below any calibrated threshold
     assert st["valid"][0] == tiny.size and st["valid"][1] == n and st["valid"][2] == filters[2].count()
     assert st["distances"][0] == tiny.size           # the exact route scores each valid point once
-    assert set(st) == {"strategy", "valid", "distances", "expansions", "cliques", "seeds"}
+    assert set(st) == {"strategy", "valid", "distances", "expansions", "cliques", "seeds", "fallback"}
     _, _, st = index.search(queries[:3], 10, filters[5], strategy="mci", return_stats=True)
     assert np.all(st["strategy"] == "mci") and np.all(st["seeds"] > 0) and np.all(st["cliques"] > 0)
 
@@ -118,3 +121,75 @@ def test_bad_search_arguments(setup):
         index.search(queries, 10, ef=1.5)
     with pytest.raises(ValueError, match="out of range"):
         index.search(queries, 10, np.array([len(data)]))
+
+
+@pytest.mark.parametrize("strategy", ["exact", "mci", "graph", "auto"])
+def test_per_query_filters_of_every_form(setup, strategy):
+    data, queries, index = setup
+    n = len(data)
+    rng = np.random.default_rng(11)
+    forms = [
+        None,
+        rng.random(n) < 0.3,                                   # bool mask
+        np.sort(rng.choice(n, 500, replace=False)),             # allowed ids
+        Bitmap.from_mask(rng.random(n) < 0.1),                  # Bitmap
+        lambda ids: ids % 3 == 0,                               # callable over np.arange(n)
+    ]
+    filters = [forms[i % len(forms)] for i in range(len(queries))]
+    true_ids, _ = exact_search(data, queries, 10, filter=filters)
+    ids, _ = index.search(queries, 10, filters, ef=128, strategy=strategy, threads=2)
+    if strategy == "exact":
+        np.testing.assert_array_equal(ids, true_ids)
+    else:
+        assert recall(ids, true_ids) >= 0.9
+
+
+@pytest.mark.parametrize("strategy", ["exact", "mci", "graph", "auto"])
+def test_one_point_and_fewer_than_k(setup, strategy):
+    data, queries, index = setup
+    ids, dists = index.search(queries[:4], 10, np.array([1234]), strategy=strategy)
+    assert np.all(ids[:, 0] == 1234) and np.all(ids[:, 1:] == -1) and np.all(np.isinf(dists[:, 1:]))
+    np.testing.assert_allclose(dists[:, 0], ((data[1234] - queries[:4]) ** 2).sum(1), rtol=1e-4)
+
+
+@pytest.mark.parametrize("strategy", ["mci", "graph", "auto"])
+def test_results_identical_across_thread_counts(setup, strategy):
+    data, queries, index = setup
+    flt = [Bitmap.from_mask(np.arange(len(data)) % (2 + i % 5) == 0) for i in range(len(queries))]
+    one = index.search(queries, 10, flt, strategy=strategy, threads=1)
+    two = index.search(queries, 10, flt, strategy=strategy, threads=2)
+    np.testing.assert_array_equal(one[0], two[0])
+    np.testing.assert_array_equal(one[1], two[1])
+
+
+def test_concurrent_python_threads_match_serial(setup):
+    from concurrent.futures import ThreadPoolExecutor
+
+    data, queries, index = setup
+    flts = [Bitmap.from_mask(np.arange(len(data)) % m == 0) for m in (1, 2, 5, 13, 40)]
+    jobs = [(flts[i % len(flts)], ["auto", "mci", "graph", "exact"][i % 4]) for i in range(24)]
+    serial = [index.search(queries, 10, f, strategy=s, threads=1)[0] for f, s in jobs]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        parallel = list(pool.map(lambda job: index.search(queries, 10, job[0], strategy=job[1], threads=1)[0], jobs))
+    for a, b in zip(serial, parallel):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_planner_sends_anti_correlated_queries_to_the_scan(setup):
+    # Each query keeps only the points FAR from it: traversals met no valid point near the
+    # query and would stop on far ones; the planner must notice and answer exactly.
+    data, queries, index = setup
+    # No distance budget: the detectors alone (no valid point among the query's nearest; a
+    # graph walk long without a better valid point) must catch these queries.
+    rule = {"exact_min_valid": 0, "exact_max_fraction": 0.01, "graph_min_fraction": 0.4, "exact_cost_ratio": 0.0}
+    planned = Index({**index._header, "planner": rule}, index._sections)
+    for s, route in ((0.1, "mci"), (0.3, "mci"), (0.5, "graph")):
+        wl = workloads.correlated(data, queries, s, metric="l2")
+        true_ids, _ = exact_search(data, queries, 10, filter=wl.filters)
+        ids, _, st = planned.search(queries, 10, wl.filters, return_stats=True)
+        assert recall(ids, true_ids) >= 0.99, f"selectivity {s}"
+        # Detected (no valid point near the query, or the walk's budget ran out), not luck:
+        assert st["fallback"].mean() >= 0.9 and np.all(st["strategy"][st["fallback"]] == "exact")
+        _, _, st = planned.search(queries, 10, workloads.random(len(data), len(queries), s, seed=4).filters,
+                                  return_stats=True)
+        assert st["fallback"].mean() <= 0.2 and np.all(st["strategy"][~st["fallback"]] == route)

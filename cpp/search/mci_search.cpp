@@ -56,9 +56,11 @@ class Searcher {
     top_.clear();
     // Twice the break-even: a query that overruns costs at most about three exact scans, while
     // ordinary queries near the crossover selectivity are not cut off.
+    planned_ = p_.strategy == Strategy::Auto;
     std::uint64_t budget = std::numeric_limits<std::uint64_t>::max(), idle_limit = budget;
-    if (p_.strategy == Strategy::Auto && p_.exact_cost_ratio > 0) {
+    if (planned_ && p_.exact_cost_ratio > 0)
       budget = static_cast<std::uint64_t>(2.0 * static_cast<double>(valid) / p_.exact_cost_ratio) + 256;
+    if (planned_) {
       // A walk that scores this many points without finding a better valid one is crossing a
       // region the filter excludes (about 8 L valid points would be met at random).
       idle_limit = static_cast<std::uint64_t>(8.0 * static_cast<double>(std::max(p_.ef, p_.k)) *
@@ -66,7 +68,7 @@ class Searcher {
     }
     bool done = true;
     if (valid > 0)
-      done = route == Strategy::Graph ? graph(q, budget, idle_limit, st) : cliques(q, valid, budget, st);
+      done = route == Strategy::Graph ? graph(q, valid, budget, idle_limit, st) : cliques(q, valid, budget, st);
     if (done) top_.write_sorted(ids, dists);
     return done;
   }
@@ -107,15 +109,20 @@ class Searcher {
   // filtered-out neighbours was tried here and measured slower at equal recall on GloVe at
   // 1-30% (BENCHMARKS.md): it scores fewer points but reads 32x more adjacency lists. Returns false when `budget` distances were
   // spent first (the caller then falls back to the exact scan).
-  bool graph(const float* q, std::uint64_t budget, std::uint64_t idle_limit, QueryStats& st) {
+  bool graph(const float* q, std::uint64_t valid, std::uint64_t budget, std::uint64_t idle_limit, QueryStats& st) {
     const std::size_t L = std::max(p_.ef, p_.k);
     res_.reset(L);
     heap_.clear();
     visited_.next_epoch();
+    // The nearest points scored regardless of the filter, enough of them that at random about
+    // 3 would be valid: see anti_correlated().
+    const double fraction = static_cast<double>(std::max<std::uint64_t>(valid, 1)) / static_cast<double>(ix_.base.n);
+    near_.reset(planned_ ? static_cast<std::size_t>(std::min(4096.0, std::ceil(3.0 / fraction))) : 0);
     fresh_.assign(1, ix_.entry);
     visited_.test_and_set(ix_.entry);
     score(q, st);
     push_candidate(dists_[0], ix_.entry);
+    near_.insert(dists_[0], ix_.entry);
     last_found_ = st.distances;
     while (!heap_.empty()) {
       std::pop_heap(heap_.begin(), heap_.end(), farther);
@@ -126,9 +133,12 @@ class Searcher {
       ++st.expansions;
       gather_graph_neighbours(top.id);
       score(q, st);
-      for (std::size_t j = 0; j < fresh_.size(); ++j)
+      for (std::size_t j = 0; j < fresh_.size(); ++j) {
         if (push_candidate(dists_[j], fresh_[j])) last_found_ = st.distances;
+        near_.insert(dists_[j], fresh_[j]);
+      }
     }
+    if (planned_ && near_.full() && none_valid(near_)) return false;
     top_.clear();
     for (std::size_t j = 0; j < res_.size(); ++j) top_.push(res_[j].dist, res_[j].id);
     return true;
@@ -173,9 +183,12 @@ class Searcher {
   // filter is misjudged with probability about e^-3 = 5%, and then costs one exact scan.)
   bool anti_correlated(std::uint64_t valid) const {
     const double expected = static_cast<double>(res_.size()) * static_cast<double>(valid) / static_cast<double>(ix_.base.n);
-    if (expected < 3.0) return false;
-    for (std::size_t j = 0; j < res_.size(); ++j)
-      if (allowed(res_[j].id)) return false;
+    return expected >= 3.0 && none_valid(res_);
+  }
+
+  bool none_valid(const CandidateList& list) const {
+    for (std::size_t j = 0; j < list.size(); ++j)
+      if (allowed(list[j].id)) return false;
     return true;
   }
 
@@ -221,7 +234,7 @@ class Searcher {
     // points it meets enter the list.
     res_.reset(std::min<std::size_t>(L, 32));
     filtered_walk(q, res_, cand_, false, st);
-    if (budget != std::numeric_limits<std::uint64_t>::max() && anti_correlated(valid)) return false;
+    if (planned_ && anti_correlated(valid)) return false;
     std::size_t i;
     // Invalid points met on the way may be members of groups later: let them be seen again.
     visited_.next_epoch();
@@ -288,10 +301,11 @@ class Searcher {
 
   const FilterView* filter_ = nullptr;
   std::vector<Near> heap_;  // min-heap (by `farther`) of graph candidates
-  std::uint64_t last_found_ = 0;  // distance count when the graph walk last improved its results
+  std::uint64_t last_found_ = 0;
+  bool planned_ = false;  // the planner chose the route: it may hand the query to the exact scan  // distance count when the graph walk last improved its results
   VisitedSet& visited_;
   VisitedSet& clique_seen_;
-  CandidateList cand_, res_;
+  CandidateList cand_, res_, near_;
   TopK top_;
   std::vector<std::uint32_t> fresh_;
   std::vector<float> dists_;

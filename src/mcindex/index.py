@@ -340,7 +340,7 @@ class Index:
         n = len(self)
         resolved = resolve_filters(filter, n, q.shape[0], need_words=True)
         s = self._sections
-        rule = self.planner
+        rule = self.plan_rule(ef)
         ids, dists, raw = _core.mci_search(
             s["vectors"], self.dim, METRICS[self.metric], s["nav_offsets"], s["nav_neighbors"],
             int(self._header["entry_point"]), s["clique_offsets"], s["clique_members"], s["node_offsets"],
@@ -358,13 +358,23 @@ class Index:
 
     @property
     def planner(self) -> dict[str, Any]:
-        """The planner's rule for ``strategy="auto"``: ``"exact"`` while at most
+        """The planner's rule for ``strategy="auto"`` at the default ``ef`` (see :meth:`plan_rule`)."""
+        return self.plan_rule(64)
+
+    def plan_rule(self, ef: int) -> dict[str, Any]:
+        """The planner's rule for searches with this ``ef``: ``"exact"`` while at most
         ``exact_max_valid`` points pass the filter, ``"graph"`` from ``graph_min_fraction`` of
-        them, ``"mci"`` between; a planned traversal that spends more than ``valid /
-        exact_cost_ratio`` distance computations is answered by the exact scan instead.
-        Calibrated at build time (see :mod:`mcindex.planner`; ``table`` holds the measurements)."""
-        rule = dict(planner.DEFAULT, **self._header.get("planner", {}))
+        them, ``"mci"`` between. The thresholds come from the cost table measured at build time
+        (``table``; see :mod:`mcindex.planner`), so they move with ``ef``: a higher ef makes the
+        traversals dearer and the scan wins more often. A planned traversal is handed to the
+        exact scan when it finds no valid point near the query, or spends more than
+        ``2 * valid / exact_cost_ratio`` distance computations."""
+        stored = self._header.get("planner", {})
+        rule = dict(planner.DEFAULT, **{k: v for k, v in stored.items() if k != "table"})
+        if stored.get("table"):
+            rule.update(planner.thresholds(stored["table"], ef))
         rule["exact_max_valid"] = max(int(rule["exact_min_valid"]), int(rule["exact_max_fraction"] * len(self)))
+        rule["table"] = stored.get("table", [])
         return rule
 
     # ---- basic properties -----------------------------------------------------------------

@@ -31,13 +31,13 @@ if TYPE_CHECKING:
 
 #: Selectivities the calibration measures.
 GRID = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
-#: ef values tried per route, in order; the first that reaches the target recall is used.
-EF_LADDER = (16, 24, 32, 48, 64, 96, 128, 192, 256)
-ROUTES = ("exact", "mci", "graph")
+#: ef values measured per route.
+EF_LADDER = (16, 32, 64, 128, 256)
 
 #: The rule used before calibration (and by indexes saved without one): GloVe-400k figures.
 DEFAULT = {"exact_max_fraction": 0.08, "graph_min_fraction": 0.3, "exact_cost_ratio": 0.0,
            "exact_min_valid": 2000}
+ROUTES = ("exact", "mci", "graph")
 
 
 def _timed(fn: Any, repeats: int) -> tuple[float, Any]:
@@ -73,25 +73,24 @@ def _sample_queries(index: Index, own: np.ndarray, rng: np.random.Generator) -> 
     return np.ascontiguousarray(base + step, dtype=np.float32)
 
 
-def calibrate(index: Index, *, n_queries: int = 100, k: int = 10, target_recall: float = 0.95,
-              repeats: int = 2, seed: int = 0,
+def calibrate(index: Index, *, n_queries: int = 64, k: int = 10, repeats: int = 2, seed: int = 0,
               progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Measure the routes on ``index`` and return the planner rule (see the module docstring).
+    """Measure the routes on ``index`` and return the planner's cost table.
 
     Args:
         index: a built index.
-        n_queries: sample queries (random base points) per selectivity.
+        n_queries: sample queries (base points moved off themselves) per selectivity.
         k: neighbours per query.
-        target_recall: a route counts at a selectivity only with an ef that reaches this mean
-            recall@k; its cost is measured at the smallest such ef of :data:`EF_LADDER`.
         repeats: each timing is the best of this many runs (the machine may be shared).
         seed: seeds the sample.
         progress: called as ``progress(done, total)`` after each selectivity.
 
     Returns:
-        ``{"exact_max_fraction", "graph_min_fraction", "exact_cost_ratio", "exact_min_valid",
-        "table"}``; ``table`` lists, per selectivity, each route's microseconds per query, ef and
-        recall.
+        ``{"table", "exact_cost_ratio", "exact_min_valid"}``. ``table`` holds one row per
+        selectivity: the exact scan's microseconds per query, and for ``"mci"`` and ``"graph"``
+        a list of ``[ef, microseconds, recall]`` along :data:`EF_LADDER` (cut off once a route
+        is 2x slower than the scan, or than the graph route at the same recall). :func:`thresholds` turns it into the rule for a given
+        ``ef``.
     """
     n = len(index)
     if n < 4 * k:
@@ -104,57 +103,87 @@ def calibrate(index: Index, *, n_queries: int = 100, k: int = 10, target_recall:
     grid = [s for s in GRID if s * n >= 2 * k]
     for step, s in enumerate(grid):
         filters = None if s >= 1.0 else _random_filters(n, s, own, rng)
-        row: dict[str, Any] = {"selectivity": s}
         t_exact, (truth, _) = _timed(lambda: index.search(queries, k, filters, strategy="exact", threads=1), repeats)
-        row["exact"] = {"us": 1e6 * t_exact / len(own), "ef": 0, "recall": 1.0}
-        for route in ("mci", "graph"):
+        row: dict[str, Any] = {"selectivity": s, "exact": round(1e6 * t_exact / len(own), 2)}
+        for route in ("graph", "mci"):
+            row[route] = []
             for ef in EF_LADDER:
                 t, (ids, _, st) = _timed(lambda: index.search(queries, k, filters, ef=ef, strategy=route, threads=1,
                                                               return_stats=True), repeats)
-                r = _recall(ids, truth)
-                if r >= target_recall or ef == EF_LADDER[-1]:
-                    row[route] = {"us": 1e6 * t / len(own), "ef": ef, "recall": round(float(r), 4),
-                                  "distances": float(st["distances"].mean())}
-                    if route == "graph" and s >= 0.05:
-                        # one traversal distance in exact-scan distances: (t / dists) / (t_exact / valid)
-                        ratios.append((t / st["distances"].sum()) / (t_exact / (s * n * len(own))))
+                us, r = 1e6 * t / len(own), float(_recall(ids, truth))
+                row[route].append([ef, round(us, 2), round(r, 4)])
+                if route == "graph" and s >= 0.05:
+                    # one traversal distance in exact-scan distances: (t / dists) / (t_exact / valid)
+                    ratios.append((t / st["distances"].sum()) / (t_exact / (s * n * len(own))))
+                # Stop climbing once the route cannot win here at a higher ef (twice the scan's
+                # cost, or twice the graph's at this recall) or has nothing left to gain.
+                rival = min([row["exact"]] + [g_us for _, g_us, g_r in row["graph"] if route == "mci" and g_r >= r])
+                if us > 2 * rival or r >= 0.999:
                     break
         table.append(row)
         if progress is not None:
             progress(step + 1, len(grid))
-    return dict(_rule(table, n), exact_cost_ratio=round(float(np.median(ratios)), 3) if ratios else 0.0,
-                exact_min_valid=DEFAULT["exact_min_valid"], table=table)
+    return {"table": table, "exact_cost_ratio": round(float(np.median(ratios)), 3) if ratios else 0.0,
+            "exact_min_valid": DEFAULT["exact_min_valid"]}
 
 
-def _cheapest(row: dict[str, Any], target_recall: float = 0.95) -> str:
-    ok = [r for r in ROUTES if r in row and row[r]["recall"] >= target_recall]
-    return min(ok, key=lambda r: row[r]["us"])
+def _at(curve: list[list[float]], ef: float) -> tuple[float, float]:
+    """(microseconds, recall) of a route at ``ef``, interpolated in log(ef) along its measured
+    curve; beyond the last measured point the cost grows in proportion to ef."""
+    efs = [c[0] for c in curve]
+    if ef <= efs[0]:
+        return curve[0][1], curve[0][2]
+    if ef >= efs[-1]:
+        return curve[-1][1] * ef / efs[-1], curve[-1][2]
+    i = next(j for j in range(1, len(efs)) if efs[j] >= ef)
+    w = math.log(ef / efs[i - 1]) / math.log(efs[i] / efs[i - 1])
+    return ((1 - w) * curve[i - 1][1] + w * curve[i][1], (1 - w) * curve[i - 1][2] + w * curve[i][2])
 
 
-def _rule(table: list[dict[str, Any]], n: int) -> dict[str, float]:
-    """Thresholds from the per-selectivity winners: exact up to the last selectivity where the
-    scan wins before anything else does, graph from the first one after which it always wins."""
+def _mci_cost_for_recall(curve: list[list[float]], want: float) -> float:
+    """Microseconds the clique route needs to reach ``want`` recall (inf when it never did)."""
+    for ef, us, r in curve:
+        if r >= want:
+            return us
+    return math.inf
+
+
+def winners(table: list[dict[str, Any]], ef: int) -> list[str]:
+    """The cheapest route at each calibrated selectivity for a search with this ``ef``.
+
+    The graph route runs at the caller's ``ef``; the clique route is charged for the smallest
+    measured ef at which it reaches the graph route's recall (equal recall, not equal ef: the
+    two routes' ef mean different amounts of work); the exact scan is always exact.
+    """
+    out = []
+    for row in table:
+        cost = {"exact": row["exact"]}
+        if row.get("graph"):
+            g_us, g_recall = _at(row["graph"], ef)
+            cost["graph"] = g_us
+            if row.get("mci"):
+                cost["mci"] = _mci_cost_for_recall(row["mci"], g_recall)
+        out.append(min(cost, key=lambda r: cost[r]))
+    return out
+
+
+def thresholds(table: list[dict[str, Any]], ef: int) -> dict[str, float]:
+    """The rule for ``ef``: exact up to the last selectivity where the scan wins before anything
+    else does, graph from the first one after which it always wins, cliques between; each
+    threshold at the geometric middle between the neighbouring calibrated selectivities."""
     if not table:
-        return {k: DEFAULT[k] for k in ("exact_max_fraction", "graph_min_fraction")}
-    best = [_cheapest(row) for row in table]
+        return {key: DEFAULT[key] for key in ("exact_max_fraction", "graph_min_fraction")}
+    best = winners(table, ef)
     s = [row["selectivity"] for row in table]
     i = 0
     while i < len(best) and best[i] == "exact":
         i += 1
-    exact_max = 1.0 if i == len(best) else (s[i] if i == 0 else math.sqrt(s[i - 1] * s[i]))
-    if i == 0:
-        exact_max = s[0] / 2
+    exact_max = 1.0 if i == len(best) else (s[0] / 2 if i == 0 else math.sqrt(s[i - 1] * s[i]))
     j = len(best)
     while j > 0 and best[j - 1] == "graph":
         j -= 1
-    if j == len(best):
-        graph_min = 1.01  # never: the graph route did not win even unfiltered
-    elif j == 0:
-        graph_min = 0.0
-    else:
-        graph_min = math.sqrt(s[j - 1] * s[j])
-    graph_min = max(graph_min, exact_max)
-    return {"exact_max_fraction": round(exact_max, 5), "graph_min_fraction": round(graph_min, 5)}
+    graph_min = 1.01 if j == len(best) else (0.0 if j == 0 else math.sqrt(s[j - 1] * s[j]))
+    return {"exact_max_fraction": round(exact_max, 5), "graph_min_fraction": round(max(graph_min, exact_max), 5)}
 
 
 def check_rule(rule: Any, where: str) -> None:
@@ -164,8 +193,24 @@ def check_rule(rule: Any, where: str) -> None:
 
     if not isinstance(rule, Mapping):
         raise IndexFormatError(f"{where} must be a dict, got {type(rule).__name__}")
-    for key in ("exact_max_fraction", "graph_min_fraction", "exact_cost_ratio", "exact_min_valid"):
+    for key in ("exact_cost_ratio", "exact_min_valid"):
         value = rule.get(key, DEFAULT[key])
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
                 or not 0 <= value <= 2**32:
             raise IndexFormatError(f"{where}[{key!r}] must be a finite number >= 0, got {value!r}")
+    table = rule.get("table", [])
+    try:
+        previous = 0.0
+        for row in table:
+            s = float(row["selectivity"])
+            if not previous < s <= 1.0 or not math.isfinite(float(row["exact"])) or float(row["exact"]) < 0:
+                raise ValueError("selectivities must increase within (0, 1], costs be finite and >= 0")
+            previous = s
+            for route in ("mci", "graph"):
+                last = 0.0
+                for ef, us, recall in row.get(route, []):
+                    if not (ef > last and math.isfinite(us) and us >= 0 and 0 <= recall <= 1):
+                        raise ValueError(f"bad {route} point {[ef, us, recall]!r}")
+                    last = ef
+    except (TypeError, KeyError, ValueError) as exc:
+        raise IndexFormatError(f"{where}['table'] is malformed: {exc}") from None
