@@ -284,7 +284,8 @@ def test_json_record_has_the_documented_keys(ds, tmp_path):
                             "best_qps", "stop_reason"}
         assert set(res["best_qps"]) == {"0.90", "0.95", "0.99"}
         (point,) = res["points"]
-        assert set(point) == {"knob", "recall", "qps", "seconds", "n_queries", "complete"}
+        assert set(point) == {"knob", "recall", "qps", "seconds", "n_queries", "complete", "worst_recall"}
+        assert point["worst_recall"] == 1.0  # the exact index gets every query right
         assert point["recall"] == 1.0 and res["best_qps"]["0.99"] == point["qps"]
 
 
@@ -298,12 +299,12 @@ def test_text_report_shows_sweeps_and_best_qps(ds, tmp_path):
 
 
 def test_best_qps_picks_the_fastest_point_reaching_each_target():
-    points = [harness.Point(knob=k, recall=r, qps=q, seconds=1.0, n_queries=10, complete=True)
+    points = [harness.Point(knob=k, recall=r, qps=q, seconds=1.0, n_queries=10, complete=True, worst_recall=r - 0.5)
               for k, r, q in [(10, 0.50, 900.0), (20, 0.91, 500.0), (40, 0.93, 700.0), (80, 0.96, 100.0)]]
     curve = harness.Curve("random", 0.01, 0.01, "x", "ef", points, "swept")
     assert curve.best_qps(0.90) == 700.0 and curve.best_qps(0.95) == 100.0 and curve.best_qps(0.99) is None
     best_row = report.format_best([curve]).splitlines()[2]
-    assert [c.strip() for c in best_row.strip("|").split("|")] == ["x", "700", "100", "-", "0.9600"]
+    assert [c.strip() for c in best_row.strip("|").split("|")] == ["x", "700", "100", "-", "0.9600", "0.46"]
     assert curve.to_dict()["best_qps"] == {"0.90": 700.0, "0.95": 100.0, "0.99": None}
 
 

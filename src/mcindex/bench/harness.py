@@ -71,6 +71,7 @@ class Point:
     seconds: float
     n_queries: int
     complete: bool  # False when the time budget cut the batch short
+    worst_recall: float = float("nan")  # lowest per-query recall@k: a collapse the mean hides
 
 
 @dataclass
@@ -84,6 +85,11 @@ class Curve:
     knob_name: str | None
     points: list[Point]
     stop_reason: str  # "swept" (all values), "recall" (reached recall_stop), "time" (budget)
+
+    def best_point(self, target: float) -> Point | None:
+        """The fastest point with recall >= ``target``; None if none reaches it."""
+        ok = [p for p in self.points if p.recall >= target]
+        return max(ok, key=lambda p: p.qps) if ok else None
 
     def best_qps(self, target: float) -> float | None:
         """Highest QPS among points with recall >= ``target``; None if none reaches it."""
@@ -253,7 +259,7 @@ def measure(adapter: _indexes.IndexAdapter, queries: np.ndarray, filters: Sequen
 
     See the module docstring for how the budget is enforced.
     """
-    from ..evaluate import recall
+    from ..evaluate import recall_per_query
 
     nq = queries.shape[0]
     found = np.full((nq, k), -1, dtype=np.int64)
@@ -275,9 +281,10 @@ def measure(adapter: _indexes.IndexAdapter, queries: np.ndarray, filters: Sequen
             chunk = nq - done
         else:
             chunk = max(1, min(nq - done, int(_CHUNK_SHARE * max_seconds / max(per_query, 1e-9))))
-    score = recall(found[:done], true_ids[:done], k)
+    recalls = recall_per_query(found[:done], true_ids[:done], k)
     qps = done / elapsed if elapsed > 0 else float("inf")
-    return Point(knob=knob, recall=score, qps=qps, seconds=elapsed, n_queries=done, complete=done == nq)
+    return Point(knob=knob, recall=float(recalls.mean()), qps=qps, seconds=elapsed, n_queries=done,
+                 complete=done == nq, worst_recall=float(recalls.min()))
 
 
 def sweep(adapter: _indexes.IndexAdapter, queries: np.ndarray, filters: Sequence[Bitmap],

@@ -59,18 +59,19 @@ def format_sweeps(curves: Sequence[Curve]) -> str:
         for p in c.points:
             knob = "-" if c.knob_name is None else f"{c.knob_name}={p.knob}"
             qps = _fmt_qps(p.qps) + ("" if p.complete else f" *({p.n_queries}q)")
-            rows.append([c.index, knob, f"{p.recall:.4f}", qps])
-    return _table(["index", "knob", "recall", "QPS"], rows, right={2, 3})
+            rows.append([c.index, knob, f"{p.recall:.4f}", f"{p.worst_recall:.2f}", qps])
+    return _table(["index", "knob", "recall", "worst query", "QPS"], rows, right={2, 3, 4})
 
 
 def format_best(curves: Sequence[Curve]) -> str:
     """Best QPS reaching each recall target per index ("-": never reached)."""
-    header = ["index", *(f"QPS@{t:.2f}" for t in RECALL_TARGETS), "max recall"]
+    header = ["index", *(f"QPS@{t:.2f}" for t in RECALL_TARGETS), "max recall", "worst query@0.95"]
     rows = []
     for c in curves:
         best = [_fmt_qps(c.best_qps(t)) for t in RECALL_TARGETS]
         top = max((p.recall for p in c.points), default=float("nan"))
-        rows.append([c.index, *best, f"{top:.4f}"])
+        at95 = c.best_point(0.95)
+        rows.append([c.index, *best, f"{top:.4f}", "-" if at95 is None else f"{at95.worst_recall:.2f}"])
     return _table(header, rows, right=set(range(1, len(header))))
 
 
