@@ -93,10 +93,14 @@ def test_demo_quick_prints_a_table(capsys):
     header = next(i for i, line in enumerate(lines) if line.startswith("| workload"))
     assert "recall@10" in lines[header] and "exact QPS" in lines[header]
     rows = [line for line in lines[header + 2:] if line.startswith("|")]
-    assert [r.split("|")[1].strip() for r in rows] == ["label", "label", "range", "range"]
+    assert [r.split("|")[1].strip() for r in rows] == ["label", "label", "range", "range", "range"]
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
-        assert cells[2] == "1.000"  # today's best index is exact search
+        routes = dict(part.rsplit(" ", 1) for part in cells[5].split(", "))
+        assert set(routes) <= {"exact", "mci", "graph"} and sum(map(int, routes.values())) == 50
+        if set(routes) == {"exact"}:
+            assert cells[2] == "1.000"  # the scan is exact
+        assert float(cells[2]) >= 0.9
         assert float(cells[3].replace(",", "")) > 0 and float(cells[4].replace(",", "")) > 0
 
 
