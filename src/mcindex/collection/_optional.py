@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import sys
 from types import ModuleType
 
 __all__ = ["available", "require"]
@@ -19,7 +20,12 @@ EXTRAS = {"pyarrow": "data", "pandas": "pandas", "duckdb": "sql"}
 
 def available(module: str) -> bool:
     """Whether ``module`` can be imported (without importing it)."""
-    return importlib.util.find_spec(module) is not None
+    if module in sys.modules:
+        return sys.modules[module] is not None  # None: import blocked (as tests do to simulate absence)
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def require(module: str, what: str) -> ModuleType:

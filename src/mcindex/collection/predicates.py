@@ -44,7 +44,7 @@ _NOT_BOOL = ("a predicate has no truth value: combine predicates with & | ~ (not
              "and write ranges as col(...).between(a, b) or two comparisons joined with &")
 
 
-def _check_scalar(value: Any, what: str) -> Any:
+def _check_scalar(value: Any, what: str, several: str = ".isin([...])") -> Any:
     """Refuse literals that can never mean what the user wants."""
     if value is None:
         raise TypeError(f"{what}: comparing with None matches nothing; use .is_null() / .not_null()")
@@ -55,7 +55,7 @@ def _check_scalar(value: Any, what: str) -> Any:
     if isinstance(value, (Predicate, Col)):
         raise TypeError(f"{what}: comparing two columns is not supported; compare a column with a value")
     if isinstance(value, (list, tuple, set, dict, np.ndarray)):
-        raise TypeError(f"{what}: expected one value, got {type(value).__name__}; use .isin([...]) for several")
+        raise TypeError(f"{what}: expected one value, got {type(value).__name__}; use {several} for several")
     return value
 
 
@@ -242,7 +242,7 @@ class Contains(_Leaf):
 
     def __init__(self, column: str, labels: Any, mode: str, single: bool = False):
         self.column, self.mode, self.single = column, mode, single
-        self.labels = (_check_scalar(labels, f"col({column!r}).contains"),) if single \
+        self.labels = (_check_scalar(labels, f"col({column!r}).contains", ".contains_any([...])"),) if single \
             else _values(labels, f"col({column!r}).contains_{mode}")
 
     @property
