@@ -31,7 +31,9 @@ class ExternalIds:
         if n > 1:
             dup = np.flatnonzero(ordered[1:] == ordered[:-1])
             if dup.size:
-                raise ValueError(f"ids must be unique; {ordered[dup[0]]!r} appears more than once")
+                first = ordered[dup[0]]
+                first = first.item() if isinstance(first, np.generic) else first
+                raise ValueError(f"ids must be unique; {first!r} appears more than once")
         values.flags.writeable = False
         self.values = values
         self._order = order
@@ -39,16 +41,14 @@ class ExternalIds:
 
     @staticmethod
     def _normalise(values: Any) -> np.ndarray:
-        arr = values if isinstance(values, np.ndarray) else None
-        if arr is None:
-            try:
-                arr = np.asarray(values)
-            except (ValueError, TypeError) as exc:
-                raise TypeError(f"ids must be a 1-D sequence of int64 or str: {exc}") from None
-            if arr.dtype == object or arr.dtype.kind == "U":
-                tmp = np.empty(len(values), dtype=object)
-                tmp[:] = list(values)
-                arr = tmp
+        if isinstance(values, np.ndarray):
+            arr = values
+        elif isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+            raise TypeError(f"ids must be a 1-D sequence of int64 or str, got {type(values).__name__}")
+        else:  # element by element: np.asarray would turn [1, "a"] into strings
+            arr = np.empty(len(values), dtype=object)
+            for i, v in enumerate(values):
+                arr[i] = v
         if arr.ndim != 1:
             raise ValueError(f"ids must be 1-D, got shape {arr.shape}")
         if arr.dtype == np.bool_:
@@ -103,7 +103,8 @@ class ExternalIds:
         found = (pos < self._sorted.size) & (self._sorted[pos_c] == ext) if self._sorted.size else \
             np.zeros(ext.size, np.bool_)
         if not np.all(found):
-            raise KeyError(f"unknown id {ext[np.flatnonzero(~found)[0]]!r}")
+            bad = ext[np.flatnonzero(~found)[0]]
+            raise KeyError(f"unknown id {bad.item() if isinstance(bad, np.generic) else bad!r}")
         return self._order[pos_c].astype(np.int64)
 
     # ---- persistence ----------------------------------------------------------------------------

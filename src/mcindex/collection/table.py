@@ -108,12 +108,7 @@ def _raw_from_sequence(name: str, x: Any) -> RawColumn:
         return RawColumn(name, x)
     if isinstance(x, (str, bytes)) or not hasattr(x, "__len__"):
         raise TypeError(f"column {name!r} must be a sequence with one value per row, got {type(x).__name__}")
-    try:
-        arr = np.asarray(x)
-    except (ValueError, TypeError):
-        arr = None
-    if arr is not None and arr.ndim == 1 and arr.dtype != object and arr.dtype.kind != "S":
-        return RawColumn(name, arr)
+    # Element by element into an object array: np.asarray would silently turn [1, "a"] into strings.
     values = np.empty(len(x), dtype=object)
     for i, v in enumerate(x):
         values[i] = v
