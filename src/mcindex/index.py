@@ -380,6 +380,16 @@ class Index:
         return str(self._header["metric"])
 
     @property
+    def format_version(self) -> int:
+        """Version of the file format the index was saved in (or will be saved in, if built)."""
+        return int(self._header["format_version"])
+
+    @property
+    def mcindex_version(self) -> str:
+        """The mcindex version that built the index."""
+        return str(self._header.get("mcindex_version", "?"))
+
+    @property
     def build_params(self) -> dict[str, Any]:
         return dict(self._header["build_params"])
 
