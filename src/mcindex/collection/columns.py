@@ -104,8 +104,14 @@ def is_missing(v: Any) -> bool:
         return type(v).__name__ in ("NAType", "NaTType")
 
 
+_EXACT_KINDS = {bool: "bool", int: "int", float: "float", str: "str", list: "list", tuple: "list"}
+
+
 def classify(v: Any) -> str:
     """The kind of one non-missing Python value: bool, int, float, str, timestamp, list or other."""
+    kind = _EXACT_KINDS.get(type(v))
+    if kind is not None:
+        return kind
     if isinstance(v, (bool, np.bool_)):
         return "bool"
     if isinstance(v, (int, np.integer)):
@@ -122,9 +128,21 @@ def classify(v: Any) -> str:
 
 
 def object_kinds(values: np.ndarray) -> tuple[np.ndarray, set[str]]:
-    """For an object array: the missing-value mask and the set of kinds of the other values."""
-    null = np.fromiter((is_missing(v) for v in values), dtype=np.bool_, count=values.size)
-    kinds = {classify(v) for v in values[~null]}
+    """For an object array: the missing-value mask and the set of kinds of the other values
+    (one pass, with a fast path for plain Python types)."""
+    null = np.zeros(values.shape[0], dtype=np.bool_)
+    kinds: set[str] = set()
+    for i, v in enumerate(values.tolist()):
+        kind = _EXACT_KINDS.get(type(v))
+        if kind is None:
+            if is_missing(v):
+                null[i] = True
+                continue
+            kind = classify(v)
+        elif kind == "float" and v != v:  # NaN
+            null[i] = True
+            continue
+        kinds.add(kind)
     return null, kinds
 
 

@@ -63,6 +63,8 @@ def _check_items(name: str, flat: np.ndarray, offsets: np.ndarray) -> np.ndarray
         return flat.astype(object)
     if flat.dtype != object:
         raise TypeError(f"column {name!r}: labels must be strings, got {flat.dtype}")
+    if all(type(x) is str for x in flat.tolist()):
+        return flat
     missing = np.fromiter((is_missing(x) for x in flat), dtype=np.bool_, count=flat.size)
     if missing.any():
         row = int(np.searchsorted(offsets, np.flatnonzero(missing)[0], "right") - 1)
