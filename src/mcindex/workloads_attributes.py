@@ -79,24 +79,24 @@ def word_attributes(words: Sequence[str], rank: Any = None) -> dict[str, Any]:
     rank = np.arange(n, dtype=np.int64) if rank is None else np.asarray(rank, dtype=np.int64)
     if rank.shape != (n,):
         raise ValueError(f"rank must have one entry per word ({n}), got shape {rank.shape}")
-    length = np.strings.str_len(w).astype(np.int64)
-    head = np.strings.slice(w, 0, 1)
+    length = np.char.str_len(w).astype(np.int64)
+    head = w.astype("<U1")  # the first character (a cast truncates)
     first = np.where(np.isin(head, list(string.ascii_lowercase)), head,
-                     np.where(np.strings.isdigit(head), "digit", "other")).astype(object)
-    alpha = np.strings.isalpha(w)
-    alnum = np.strings.isalnum(w)
+                     np.where(np.char.isdigit(head), "digit", "other")).astype(object)
+    alpha = np.char.isalpha(w)
+    alnum = np.char.isalnum(w)
     masks = {
-        "has_digit": np.logical_or.reduce([np.strings.find(w, d) >= 0 for d in string.digits]),
+        "has_digit": np.logical_or.reduce([np.char.find(w, d) >= 0 for d in string.digits]),
         "has_punct": ~alnum & (length > 0),
-        "has_hyphen": np.strings.find(w, "-") >= 0,
+        "has_hyphen": np.char.find(w, "-") >= 0,
         "alpha": alpha,
         "short": length <= 3,
         "long": length >= 10,
     }
     for suffix in SUFFIXES:
-        hit = alpha & np.strings.endswith(w, suffix) & (length >= len(suffix) + 2)
+        hit = alpha & np.char.endswith(w, suffix) & (length >= len(suffix) + 2)
         if suffix == "s":
-            hit &= ~np.strings.endswith(w, "ss")
+            hit &= ~np.char.endswith(w, "ss")
         masks[f"suffix_{suffix}"] = hit
     names = list(masks)
     matrix = np.stack([masks[k] for k in names], axis=1)
