@@ -72,7 +72,7 @@ def test_planner_and_stats(setup):
     assert st["strategy"][0] == "exact" and st["strategy"][1] == "graph"
     assert st["valid"][0] == tiny.size and st["valid"][1] == n and st["valid"][2] == filters[2].count()
     assert st["distances"][0] == tiny.size           # the exact route scores each valid point once
-    assert set(st) == {"strategy", "valid", "distances", "expansions", "cliques", "seeds"}
+    assert set(st) == {"strategy", "valid", "distances", "expansions", "cliques", "seeds", "fallback"}
     _, _, st = index.search(queries[:3], 10, filters[5], strategy="mci", return_stats=True)
     assert np.all(st["strategy"] == "mci") and np.all(st["seeds"] > 0) and np.all(st["cliques"] > 0)
 

@@ -315,7 +315,8 @@ class Index:
                 ``"mci"`` (clique traversal), ``"graph"`` (navigable graph), ``"exact"``.
             threads: threads over queries (default: all cores); the GIL is released.
             return_stats: also return per-query records (strategy, valid, distances,
-                expansions, cliques, seeds) as a dict of arrays.
+                expansions, cliques, seeds, fallback: whether a planned traversal was handed to
+                the exact scan) as a dict of arrays.
             seeds: clique traversal: spread seeds (0: ``16 + valid / 512``).
             idle_window: clique traversal stops after this many expansions that did not
                 change the top k (0: ``max(ef, 16)``).
