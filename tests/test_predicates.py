@@ -390,3 +390,13 @@ def test_sql_cannot_escape_the_expression(sql, where):
 def test_semicolons_inside_string_literals_are_fine(sql):
     assert sql.compile("category = 'a;b' OR category = 'it''s;'").count() == 0
     assert sql.compile("category = 'shoes'") == compile_predicate(col("category") == "shoes", COLUMNS)
+
+
+def test_sql_sees_only_the_attribute_table(sql):
+    pd = pytest.importorskip("pandas")
+    secret = pd.DataFrame({"v": [1e9]})  # DuckDB's Python client would otherwise find this local by name
+    assert secret.shape == (1, 1)
+    with pytest.raises(ValueError, match="secret"):
+        sql.compile("price < (SELECT max(v) FROM secret)")
+    with pytest.raises(ValueError, match="disabled"):
+        sql.compile("price < (SELECT count(*) FROM glob('/etc/*'))")

@@ -29,7 +29,6 @@ negation (SQL three-valued logic, see :mod:`mcindex.collection.predicates`); onl
 from __future__ import annotations
 
 import datetime as _dt
-import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -308,7 +307,3 @@ def check_valid_array(arrays: dict[str, np.ndarray], key: str, n: int, name: str
         raise ValueError(f"column {name!r}: missing or malformed {key!r} array")
     return valid
 
-
-def finite_float(value: float) -> bool:
-    """Whether a float is neither NaN nor infinite."""
-    return math.isfinite(value)
