@@ -139,8 +139,8 @@ LEAVES = [
     col("desc").contains_all(["red", "running"]),
     col("in_stock") == True, col("in_stock") == False, col("in_stock") != True,  # noqa: E712
     col("in_stock").isin([False]), Truth("in_stock"),
-    col("date") < "2024-06-01", col("date") >= dt.date(2024, 6, 1), col("date") == "2024-03-05 07:00",
-    col("date") != "2024-03-05 07:00",
+    col("date") < "2024-06-01", col("date") >= dt.date(2024, 6, 1), col("date") == "2024-03-05 07:00:00",
+    col("date") != "2024-03-05 07:00:00",
     col("date").between(dt.datetime(2024, 2, 1, 12, 30), np.datetime64("2024-02-20")),
     col("date") > dt.datetime(2024, 6, 1, 2, 0, tzinfo=dt.timezone(dt.timedelta(hours=2))),
     col("date") <= np.datetime64("2024-03-05T07:00:00.000000500", "ns"),
@@ -333,7 +333,7 @@ def _leaf_strategy():
     cats = st.sampled_from(["shoes", "hats", "bags", "Belts", "", "c", "zzz"])
     tags = st.sampled_from(["sale", "new", "eco", "red", "big", "nope"])
     words = st.sampled_from([w.lower() for w in WORDS])
-    dates = st.sampled_from(["2024-01-15", "2024-06-01 12:00", "2024-12-31"])
+    dates = st.sampled_from(["2024-01-15", "2024-06-01 12:00:00", "2024-12-31"])
     ops = st.sampled_from(["lt", "le", "gt", "ge", "eq", "ne"])
     return st.one_of(
         st.builds(Compare, st.just("price"), ops, num),

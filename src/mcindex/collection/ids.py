@@ -41,6 +41,8 @@ class ExternalIds:
 
     @staticmethod
     def _normalise(values: Any) -> np.ndarray:
+        if hasattr(values, "to_pylist"):  # a pyarrow Array / ChunkedArray
+            values = values.to_pylist()
         if isinstance(values, np.ndarray):
             arr = values
         elif isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):

@@ -65,8 +65,9 @@ def check_where(where: Any) -> str:
 
 
 def _clean_message(exc: BaseException) -> str:
-    """DuckDB's message without the internal row-number column among the suggestions."""
-    text = str(exc)
+    """DuckDB's message without the internal row-number column among the suggestions, nor the
+    internal name of the Arrow relation that older DuckDB versions put before column names."""
+    text = re.sub(r"arrow_object_[0-9a-f]+\.", "", str(exc))
     text = re.sub(rf',?\s*"?{ROW}"?(?=[,\s]|$)', "", text)
     return " ".join(text.split())
 
