@@ -159,47 +159,50 @@ class NumericColumn(Column):
         return cls(name, values, ~null)
 
     # ---- literals ------------------------------------------------------------------------------
-    def _describe_value(self, value: Any) -> str:
-        return f"{type(value).__name__} {value!r}"
+    def _refuse_literal(self, value: Any, hint: str = "") -> TypeError:
+        return TypeError(f"column {self.name!r} is numeric ({self.dtype}); cannot compare it with "
+                         f"{type(value).__name__} {value!r}{hint}")
+
+    def _key(self, value: Any) -> tuple[int | float, bool] | str:
+        """``value`` in the sort domain of ``keys``: ``(key, exact)`` where an inexact key is the
+        largest representable value below ``value``; or ``"below"`` / ``"above"`` when
+        ``value`` lies outside every representable value."""
+        if self.is_timestamp:
+            if classify(value) in ("bool", "int", "float"):
+                raise self._refuse_literal(value, "; columns of timestamps compare with a datetime, a date, "
+                                                  "np.datetime64 or an ISO string")
+            ts = to_timestamp(value)
+            if ts is None:
+                raise self._refuse_literal(value)
+            return _floor_us(ts)
+        kind = classify(value)
+        if kind not in ("int", "float"):
+            raise self._refuse_literal(value)
+        if kind == "float" and np.isnan(value):
+            raise ValueError("comparing with NaN matches nothing; use .is_null() to select missing values")
+        if self.values.dtype == np.float64:
+            return float(value), True
+        if kind == "float" and np.isinf(value):
+            return "above" if value > 0 else "below"
+        key = int(value) if kind == "int" else int(np.floor(value))
+        if key > _INT64_MAX:
+            return "above"
+        if key < _INT64_MIN:
+            return "below"
+        return key, kind == "int" or key == value
 
     def _position(self, value: Any) -> tuple[int, int]:
         """``(left, right)``: how many valid rows are ``< value`` and ``<= value``."""
-        m = int(self.keys.size)
-        if self.is_timestamp:
-            if isinstance(value, (bool, np.bool_)) or classify(value) in ("int", "float"):
-                raise TypeError(f"column {self.name!r} holds timestamps; compare it with a datetime, a date, "
-                                f"np.datetime64 or an ISO string, not {self._describe_value(value)}")
-            ts = to_timestamp(value)
-            if ts is None:
-                raise TypeError(f"column {self.name!r} holds timestamps; cannot compare it with "
-                                f"{self._describe_value(value)}")
-            key, exact = _floor_us(ts)
-        else:
-            kind = classify(value)
-            if kind not in ("int", "float"):
-                raise TypeError(f"column {self.name!r} is numeric ({self.dtype}); cannot compare it with "
-                                f"{self._describe_value(value)}")
-            if kind == "float" and np.isnan(value):
-                raise ValueError("comparing with NaN matches nothing; use .is_null() to select missing values")
-            if self.values.dtype == np.float64:
-                key, exact = float(value), True
-            elif kind == "int":
-                key, exact = int(value), True
-            elif np.isinf(value):
-                return (m, m) if value > 0 else (0, 0)
-            else:
-                key = int(np.floor(value))
-                exact = key == value
-            if not self.values.dtype == np.float64:
-                if key > _INT64_MAX:
-                    return m, m
-                if key < _INT64_MIN:
-                    return 0, 0
-        keys = self.keys
+        key = self._key(value)
+        if key == "below":
+            return 0, 0
+        if key == "above":
+            return int(self.keys.size), int(self.keys.size)
+        key, exact = key
         if exact:
-            return int(np.searchsorted(keys, key, "left")), int(np.searchsorted(keys, key, "right"))
+            return int(np.searchsorted(self.keys, key, "left")), int(np.searchsorted(self.keys, key, "right"))
         # value lies strictly between key and the next representable value
-        pos = int(np.searchsorted(keys, key, "right"))
+        pos = int(np.searchsorted(self.keys, key, "right"))
         return pos, pos
 
     # ---- predicates ------------------------------------------------------------------------------
