@@ -15,15 +15,14 @@ import mcindex
 from mcindex import Collection, col
 from mcindex.cli import main
 
-pa = pytest.importorskip("pyarrow")
-pq = pytest.importorskip("pyarrow.parquet")
-
 N, DIM = 300, 8
 FAST = ["--threads", "1", "--quiet", "--param", "calibrate=false", "--param", "stats_sample=0"]
 
 
 @pytest.fixture(scope="module")
 def files(tmp_path_factory):
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
     d = tmp_path_factory.mktemp("cli")
     rng = np.random.default_rng(5)
     vectors = rng.standard_normal((N, DIM)).astype(np.float32)
@@ -257,3 +256,19 @@ def test_console_script_end_to_end(files, built):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip().startswith("mcindex: error: where \"colour = 'red'\"") and "colour" in proc.stderr
+
+
+def test_vectors_only_with_numpy_only(tmp_path, capsys):
+    """No attributes, no where: works without pyarrow, pandas or duckdb (the .npz fallback)."""
+    rng = np.random.default_rng(1)
+    vectors = rng.standard_normal((200, 6)).astype(np.float32)
+    np.save(tmp_path / "v.npy", vectors)
+    np.save(tmp_path / "q.npy", vectors[:2])
+    code, out, err = run(capsys, ["build", tmp_path / "v.npy", "--attributes-format", "npz", "-o", tmp_path / "c", *FAST])
+    assert code == 0, err
+    code, out, err = run(capsys, ["search", tmp_path / "c", "--queries", tmp_path / "q.npy", "-k", "1",
+                                  "--format", "csv", "--strategy", "exact", "--threads", "1"])
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["query"], r["rank"], r["id"]) for r in rows] == [("0", "1", "0"), ("1", "1", "1")]
+    assert run(capsys, ["info", tmp_path / "c"])[0] == 0
