@@ -1,7 +1,8 @@
 """mcindex: nearest-neighbour search under arbitrary filters (the Maximal Clique Index).
 
-Start with :func:`exact_search` / :class:`ExactIndex` (the exact reference), :class:`Bitmap`
-(filters), and the submodules ``datasets``, ``workloads`` and ``evaluate``.
+Start with :class:`Collection` and :func:`col` (vectors plus attributes, searched under
+predicates), :class:`Index`, :func:`exact_search` / :class:`ExactIndex` (the exact reference),
+:class:`Bitmap` (filters), and the submodules ``datasets``, ``workloads`` and ``evaluate``.
 """
 
 from __future__ import annotations
@@ -16,10 +17,13 @@ from .index import Index
 
 __version__ = "0.1.0"
 
-__all__ = ["Bitmap", "ExactIndex", "Index", "exact_search", "simd_level", "__version__",
+__all__ = ["Bitmap", "Collection", "ExactIndex", "Index", "col", "exact_search", "simd_level", "__version__",
            "datasets", "workloads", "evaluate"]
 
-_SUBMODULES = {"datasets", "workloads", "evaluate", "bench", "cli", "demo", "filters"}
+_SUBMODULES = {"datasets", "workloads", "evaluate", "bench", "cli", "demo", "filters", "collection",
+               "workloads_attributes"}
+# Names re-exported lazily from a submodule: name -> submodule.
+_LAZY_NAMES = {"Collection": "collection", "col": "collection"}
 
 
 def simd_level() -> str:
@@ -34,4 +38,6 @@ def __getattr__(name: str) -> Any:
     # Submodules load on first use so `import mcindex` stays fast and extras stay optional.
     if name in _SUBMODULES:
         return importlib.import_module(f".{name}", __name__)
+    if name in _LAZY_NAMES:
+        return getattr(importlib.import_module(f".{_LAZY_NAMES[name]}", __name__), name)
     raise AttributeError(f"module 'mcindex' has no attribute {name!r}")

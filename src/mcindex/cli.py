@@ -1,4 +1,4 @@
-"""The ``mcindex`` command line: ``mcindex bench``, ``mcindex demo``, ``mcindex --version``.
+"""The ``mcindex`` command line: ``build``, ``search``, ``info``, ``bench``, ``demo``, ``--version``.
 
 Each subcommand is one function decorated with :func:`subcommand`, which declares its
 arguments, help and examples; :func:`main` builds the parser from the registered functions.
@@ -262,6 +262,251 @@ def _run_demo(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+# ---- collections: build, search, info -------------------------------------------------------------
+def _kind_spec(text: str) -> tuple[str, str]:
+    from .collection.columns import KINDS
+
+    name, sep, kind = text.partition("=")
+    if not sep or not name.strip() or kind.strip() not in KINDS:
+        raise argparse.ArgumentTypeError(f"expected COLUMN=KIND with KIND one of {', '.join(KINDS)}, got {text!r}")
+    return name.strip(), kind.strip()
+
+
+def _param_value(text: str) -> Any:
+    lowered = text.strip().lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text.strip()
+
+
+def _param_spec(text: str) -> tuple[str, Any]:
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip() or not value.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    return name.strip(), _param_value(value)
+
+
+# Index.build arguments that have their own flags, or that the command sets itself.
+_BUILD_OWN = {"data", "metric", "threads", "seed", "progress"}
+
+
+def _index_params(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    import inspect
+
+    from .index import Index
+
+    allowed = [p for p in inspect.signature(Index.build).parameters if p not in _BUILD_OWN and p != "cls"]
+    params = dict(pairs)
+    unknown = sorted(set(params) - set(allowed))
+    if unknown:
+        raise UsageError(f"unknown --param {', '.join(unknown)}; index parameters: {', '.join(allowed)}")
+    return params
+
+
+def _column_names(table: Any) -> list[str]:
+    return list(table.column_names) if hasattr(table, "column_names") else list(table.columns)
+
+
+def _take_ids_column(table: Any, name: str) -> tuple[Any, Any]:
+    """(ids, table without that column)."""
+    names = _column_names(table)
+    if name not in names:
+        raise UsageError(f"--ids-column {name!r}: no such column; columns: {', '.join(names) or '(none)'}")
+    if hasattr(table, "column_names"):
+        values = table.column(name).to_pylist()
+        return values, table.drop_columns([name])
+    return table[name].tolist(), table.drop(columns=[name])
+
+
+_BUILD_EPILOG = """\
+examples:
+  mcindex build items.npy --attributes items.parquet --metric cosine --ids-column sku -o shop.mcc
+  mcindex build items.parquet --vector-column embedding --metric ip -o shop.mcc
+  mcindex build sift.fvecs --attributes attrs.csv --kind tags=multi_label --kind notes=keywords -o sift.mcc
+  mcindex build glove.hdf5 --param degree=24 --param calibrate=false --threads 2 -o glove.mcc
+
+VECTORS: .npy, .fvecs, .bvecs, .hdf5 (ann-benchmarks, dataset 'train') or .parquet with a
+list column of numbers (--vector-column, default 'vector' or 'embedding'); a Parquet vector
+file's other columns are the attributes unless --attributes is given.
+ATTRIBUTES: .parquet, .csv or .jsonl, one row per vector in the same order. Column kinds are
+inferred (numbers and timestamps: numeric, strings: categorical, booleans, lists of strings:
+multi_label) and can be set with --kind; in a CSV a multi_label column is split on
+--list-separator. The output is a collection directory (index, attributes, manifest with
+checksums), replaced atomically if it exists.
+"""
+
+
+@subcommand(
+    "build",
+    help="build a collection (index + attributes) from a vector file and an attribute table",
+    epilog=_BUILD_EPILOG,
+    arguments=[
+        arg("vectors", metavar="VECTORS", help="vector file (.npy, .fvecs, .bvecs, .hdf5, .parquet)"),
+        arg("--attributes", metavar="FILE", help="attribute table (.parquet, .csv, .jsonl)"),
+        arg("--metric", choices=["l2", "ip", "cosine"], default="l2", help="distance (default: l2)"),
+        arg("--ids-column", metavar="NAME", help="attribute column holding each row's external id (int or str)"),
+        arg("--vector-column", metavar="NAME", help="the vector column of a .parquet vector file"),
+        arg("--kind", type=_kind_spec, action="append", default=[], metavar="COLUMN=KIND",
+            help="set a column's kind: numeric, categorical, boolean, multi_label, keywords (repeatable)"),
+        arg("--list-separator", default=";", metavar="SEP", help="separator of multi_label strings in a CSV (default: ;)"),
+        arg("--threads", type=_positive_int, default=None, metavar="T", help="build threads (default: every core)"),
+        arg("--seed", type=_nonnegative_int, default=0, help="build seed (default: 0)"),
+        arg("--param", type=_param_spec, action="append", default=[], metavar="NAME=VALUE",
+            help="an Index.build parameter, e.g. degree=24 or calibrate=false (repeatable)"),
+        arg("--attributes-format", choices=["auto", "arrow", "npz"], default="auto",
+            help="how attributes are stored (default: arrow when pyarrow is installed, else npz)"),
+        arg("-o", "--output", required=True, metavar="PATH", help="the collection directory to write"),
+        arg("--quiet", action="store_true", help="no progress bar"),
+    ],
+)
+def _run_build(args: argparse.Namespace) -> int:
+    import time
+
+    from .collection import Collection
+    from .collection.files import read_attribute_file, read_vector_file, split_lists
+
+    params = _index_params(args.param)
+    vectors, rest = read_vector_file(args.vectors, vector_column=args.vector_column, key="train")
+    table = read_attribute_file(args.attributes) if args.attributes else rest
+    ids = None
+    if args.ids_column:
+        if table is None:
+            raise UsageError("--ids-column needs an attribute table (--attributes FILE, or a .parquet vector file "
+                             "with more columns)")
+        ids, table = _take_ids_column(table, args.ids_column)
+    kinds = dict(args.kind)
+    if table is not None:
+        table = split_lists(table, [n for n, k in kinds.items() if k == "multi_label"], args.list_separator)
+    start = time.perf_counter()
+    try:
+        collection = Collection.build(vectors, table, metric=args.metric, ids=ids, kinds=kinds or None,
+                                      threads=args.threads, seed=args.seed, progress=not args.quiet, **params)
+    except TypeError as exc:  # wrong value types in the user's files or --param values
+        raise UsageError(str(exc)) from None
+    collection.save(args.output, attributes_format=args.attributes_format)
+    seconds = time.perf_counter() - start
+    columns = ", ".join(f"{n} ({k})" for n, k in collection.kinds.items()) or "none"
+    print(f"built {args.output}: {len(collection):,} vectors x {collection.dim} ({collection.metric}), "
+          f"ids: {'row numbers' if collection.ids is None else 'from ' + args.ids_column}, columns: {columns}; "
+          f"{seconds:.1f} s")
+    return EXIT_OK
+
+
+_SEARCH_EPILOG = """\
+examples:
+  mcindex search shop.mcc --queries q.npy -k 10
+  mcindex search shop.mcc --queries q.npy --where "price < 50 AND category = 'shoes'" --attributes
+  mcindex search shop.mcc --queries q.fvecs --where "list_contains(tags, 'sale')" --format json
+  mcindex search glove.mcc --queries glove.hdf5 --ef 128 --format csv > results.csv
+
+--where takes one SQL expression over the attribute columns, evaluated by DuckDB
+(pip install "mcindex[sql]"): numeric columns are numbers or TIMESTAMPs, categorical ones
+VARCHAR, multi_label and keywords columns VARCHAR[] (list_contains, list_has_any,
+list_has_all). Rows whose value is NULL never match. Statements (';') are refused.
+QUERIES: .npy, .fvecs, .bvecs, .hdf5 (dataset 'test') or .parquet (--vector-column).
+Output: one line per result (query from 0, rank from 1, id, distance[, attributes]);
+queries with fewer matching rows than k print fewer lines.
+"""
+
+
+@subcommand(
+    "search",
+    help="the k nearest rows of a collection for each query, under a SQL filter",
+    epilog=_SEARCH_EPILOG,
+    arguments=[
+        arg("path", metavar="PATH", help="a collection directory written by 'mcindex build'"),
+        arg("--queries", required=True, metavar="FILE", help="query vectors"),
+        arg("-k", "--k", type=_positive_int, default=10, help="neighbours per query (default: 10)"),
+        arg("--where", metavar="SQL", help="filter: a SQL boolean expression over the attribute columns"),
+        arg("--format", choices=["table", "json", "csv"], default="table", help="output format (default: table)"),
+        arg("--ef", type=_positive_int, default=64, help="search list size, the recall/speed knob (default: 64)"),
+        arg("--strategy", choices=["auto", "mci", "graph", "exact"], default="auto",
+            help="search route (default: auto, the planner's choice per query)"),
+        arg("--attributes", action="store_true", help="print each result's attribute values"),
+        arg("--vector-column", metavar="NAME", help="the vector column of a .parquet query file"),
+        arg("--threads", type=_positive_int, default=None, metavar="T", help="search threads (default: every core)"),
+    ],
+)
+def _run_search(args: argparse.Namespace) -> int:
+    from .collection import Collection
+    from .collection.files import read_vector_file
+    from .collection.report import format_results
+
+    collection = Collection.load(args.path, mmap=True)
+    queries, _ = read_vector_file(args.queries, vector_column=args.vector_column, key="test")
+    result = collection.search(queries, args.k, where=args.where, ef=args.ef, strategy=args.strategy,
+                               threads=args.threads, return_attributes="numpy" if args.attributes else False)
+    print(format_results(result[0], result[1], result[2] if args.attributes else None, args.format))
+    return EXIT_OK
+
+
+_INFO_EPILOG = """\
+examples:
+  mcindex info shop.mcc            # a collection directory: checks every file's checksum first
+  mcindex info glove.mci           # a bare index file (Index.save)
+  mcindex info shop.mcc --json     # everything, machine-readable
+"""
+
+
+def _collection_info(path: str) -> dict[str, Any]:
+    from .collection import Collection
+    from .collection.storage import read_manifest
+
+    manifest = read_manifest(path)
+    collection = Collection.load(path, mmap=True)
+    index = collection.index
+    info = collection.info()
+    info.update({
+        "kind": "collection", "path": path, "format_version": manifest["format_version"],
+        "mcindex_version": manifest.get("mcindex_version", "?"), "index_format_version": index.format_version,
+        "files": {name: entry["bytes"] for name, entry in manifest["files"].items()},
+        "planner": index.planner,
+    })
+    return info
+
+
+def _index_info(path: str) -> dict[str, Any]:
+    import os
+
+    from . import _core
+    from .index import Index
+
+    index = Index.load(path, mmap=True)
+    return {
+        "kind": "index", "path": path, "index_format_version": index.format_version,
+        "mcindex_version": index.mcindex_version, "n": len(index), "dim": index.dim, "metric": index.metric,
+        "simd": _core.simd_level(), "files": {os.path.basename(path): os.path.getsize(path)},
+        "index": index.stats(), "planner": index.planner,
+    }
+
+
+@subcommand(
+    "info",
+    help="sizes, columns, index parameters and statistics of a collection or an index file",
+    epilog=_INFO_EPILOG,
+    arguments=[
+        arg("path", metavar="PATH", help="a collection directory or an index file"),
+        arg("--json", action="store_true", help="print JSON"),
+    ],
+)
+def _run_info(args: argparse.Namespace) -> int:
+    import json
+    import os
+
+    from .collection.report import format_info, to_jsonable
+
+    if not os.path.exists(args.path):
+        raise FileNotFoundError(2, "No such file or directory", args.path)
+    info = _collection_info(args.path) if os.path.isdir(args.path) else _index_info(args.path)
+    print(json.dumps(to_jsonable(info), indent=1) if args.json else format_info(info))
+    return EXIT_OK
+
+
 # ---- main ---------------------------------------------------------------------------------
 def _version() -> str:
     from . import __version__
@@ -314,6 +559,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("mcindex: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return EXIT_OK
     except (UsageError, ValueError, ImportError, FileNotFoundError, PermissionError,
             IsADirectoryError, NotADirectoryError) as exc:
         if debug:

@@ -315,7 +315,8 @@ class Index:
                 ``"mci"`` (clique traversal), ``"graph"`` (navigable graph), ``"exact"``.
             threads: threads over queries (default: all cores); the GIL is released.
             return_stats: also return per-query records (strategy, valid, distances,
-                expansions, cliques, seeds) as a dict of arrays.
+                expansions, cliques, seeds, fallback: whether a planned traversal was handed to
+                the exact scan) as a dict of arrays.
             seeds: clique traversal: spread seeds (0: ``16 + valid / 512``).
             idle_window: clique traversal stops after this many expansions that did not
                 change the top k (0: ``max(ef, 16)``).
@@ -388,6 +389,16 @@ class Index:
     @property
     def metric(self) -> str:
         return str(self._header["metric"])
+
+    @property
+    def format_version(self) -> int:
+        """Version of the file format the index was saved in (or will be saved in, if built)."""
+        return int(self._header["format_version"])
+
+    @property
+    def mcindex_version(self) -> str:
+        """The mcindex version that built the index."""
+        return str(self._header.get("mcindex_version", "?"))
 
     @property
     def build_params(self) -> dict[str, Any]:

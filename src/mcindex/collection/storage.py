@@ -1,0 +1,367 @@
+"""A collection on disk: one directory, written atomically, verified when loaded.
+
+Layout (format version 1)::
+
+    DIR/
+      manifest.json      what the directory holds, with a SHA-256 of every other file
+      index.mci          the index (Index.save: its own versioned, CRC-checked format)
+      attributes.arrow   the attribute columns, Arrow IPC file format (when pyarrow is installed)
+        or attributes.npz  the numpy fallback (plain arrays, never pickles; see below)
+      ids.npz            the external ids, when given (int64 array, or UTF-8 blob + offsets)
+
+``manifest.json``::
+
+    {"format": "mcindex-collection", "format_version": 1, "mcindex_version": "0.1.0",
+     "n": 1000, "dim": 64, "metric": "cosine",
+     "columns": [{"name": "price", "kind": "numeric", "dtype": "float64", "nulls": 3, ...}, ...],
+     "ids": "int64" | "str" | null,
+     "attributes_format": "arrow" | "npz" | null,      # null: no attribute columns
+     "checksum": "sha256",
+     "files": {"index.mci": {"bytes": 123, "sha256": "..."}, ...}}
+
+The Arrow file holds one column per attribute in manifest order (numeric: int64 / double /
+timestamp[us]; categorical: string or int64; boolean: bool; multi_label: list<string>;
+keywords: the text as string), readable by any Arrow tool. The ``.npz`` fallback stores, for
+column ``i``, arrays named ``c{i}.<part>`` as each column kind's ``to_npz`` describes (values and
+validity masks, label codes, strings as a UTF-8 blob plus int64 offsets).
+
+Saving writes everything to a temporary directory next to ``DIR`` (``.DIR.<random>.tmp``),
+fsyncs every file and the directory, then swaps it into place: an atomic exchange
+(``renameat2(RENAME_EXCHANGE)``) where Linux offers it, otherwise ``DIR`` is first renamed
+aside and then replaced (two renames; a crash between them leaves the old collection, intact,
+under ``.DIR.<random>.old``). The old collection is deleted only after the new one is in place,
+so a failed or interrupted save never leaves a half-written collection where a good one was.
+An existing ``DIR`` that is not a collection (non-empty, no manifest) is never replaced.
+
+Loading checks, in order: the manifest parses and is a collection manifest of a version this
+mcindex reads, every listed file exists with the recorded size and SHA-256, the index file's own
+checks (Index.load), and that the index and the columns agree with the manifest.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import sys
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from ._optional import available, require
+from .columns import Column
+from .ids import ExternalIds
+from .table import build_columns, read_attributes
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "CollectionFormatError", "load_collection", "save_collection",
+           "read_manifest"]
+
+FORMAT = "mcindex-collection"
+FORMAT_VERSION = 1
+READABLE_VERSIONS = (1,)
+MANIFEST = "manifest.json"
+INDEX_FILE = "index.mci"
+IDS_FILE = "ids.npz"
+ATTRIBUTE_FILES = {"arrow": "attributes.arrow", "npz": "attributes.npz"}
+_CHUNK = 1 << 20
+
+
+class CollectionFormatError(ValueError):
+    """A collection directory that cannot be loaded: missing or corrupted files, wrong version."""
+
+
+# ---- small helpers ------------------------------------------------------------------------------
+def sha256_of(path: str) -> str:
+    """SHA-256 of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _fsync_path(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # some platforms cannot fsync a directory; the data files are synced already
+        pass
+    finally:
+        os.close(fd)
+
+
+def _exchange(a: str, b: str) -> bool:
+    """Atomically swap two paths with Linux's ``renameat2(RENAME_EXCHANGE)``; False if unavailable."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    at_fdcwd, rename_exchange = -100, 2
+    return fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
+def _write_npz(path: str, arrays: Mapping[str, np.ndarray]) -> None:
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _read_npz(path: str) -> dict[str, np.ndarray]:
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (ValueError, OSError, EOFError) as exc:
+        raise CollectionFormatError(f"{path}: unreadable: {exc}") from None
+
+
+# ---- save ---------------------------------------------------------------------------------------
+def _write_attributes(directory: str, columns: Mapping[str, Column], fmt: str) -> str | None:
+    if not columns:
+        return None
+    path = os.path.join(directory, ATTRIBUTE_FILES[fmt])
+    if fmt == "arrow":
+        pa = require("pyarrow", "saving attributes as Arrow")
+        table = pa.table({name: c.to_arrow() for name, c in columns.items()})
+        with open(path, "wb") as f:
+            with pa.ipc.new_file(f, table.schema) as writer:
+                writer.write_table(table)
+            f.flush()
+            os.fsync(f.fileno())
+    else:
+        arrays = {f"c{i}.{key}": arr for i, c in enumerate(columns.values()) for key, arr in c.to_npz().items()}
+        _write_npz(path, arrays)
+    return os.path.basename(path)
+
+
+def save_collection(path: str | os.PathLike[str], index: Any, columns: Mapping[str, Column],
+                    ids: ExternalIds | None, *, attributes_format: str = "auto") -> None:
+    """Write a collection directory atomically (see the module docstring).
+
+    Args:
+        attributes_format: ``"arrow"`` (needs pyarrow), ``"npz"`` or ``"auto"`` (arrow when
+            pyarrow is installed).
+
+    Raises:
+        FileExistsError: ``path`` exists and is not a collection directory.
+        ImportError: ``"arrow"`` without pyarrow.
+        OSError: the files could not be written (the old collection, if any, is untouched).
+    """
+    from .. import __version__
+
+    if attributes_format == "auto":
+        attributes_format = "arrow" if available("pyarrow") else "npz"
+    if attributes_format not in ATTRIBUTE_FILES:
+        raise ValueError(f"attributes_format must be 'auto', 'arrow' or 'npz', got {attributes_format!r}")
+    target = os.path.abspath(os.fspath(path))
+    parent, base = os.path.split(target.rstrip(os.sep))
+    if not base:
+        raise ValueError(f"cannot save a collection as {target!r}")
+    if not os.path.isdir(parent):
+        raise FileNotFoundError(2, "No such directory", parent)
+    if os.path.lexists(target):
+        if not os.path.isdir(target) or os.path.islink(target):
+            raise FileExistsError(f"{target} exists and is not a collection directory; refusing to replace it")
+        if os.listdir(target) and not os.path.exists(os.path.join(target, MANIFEST)):
+            raise FileExistsError(f"{target} is a non-empty directory without {MANIFEST} (not a collection); "
+                                  f"refusing to replace it")
+
+    token = secrets.token_hex(6)
+    tmp = os.path.join(parent, f".{base}.{token}.tmp")
+    os.mkdir(tmp)
+    try:
+        index.save(os.path.join(tmp, INDEX_FILE))
+        attr_file = _write_attributes(tmp, columns, attributes_format)
+        if ids is not None:
+            _write_npz(os.path.join(tmp, IDS_FILE), ids.to_npz())
+        files = {}
+        for name in sorted(os.listdir(tmp)):
+            full = os.path.join(tmp, name)
+            files[name] = {"bytes": os.path.getsize(full), "sha256": sha256_of(full)}
+        manifest = {
+            "format": FORMAT, "format_version": FORMAT_VERSION, "mcindex_version": __version__,
+            "n": len(index), "dim": index.dim, "metric": index.metric,
+            "columns": [c.describe() for c in columns.values()],
+            "ids": None if ids is None else ids.kind,
+            "attributes_format": attributes_format if attr_file else None,
+            "checksum": "sha256",
+            "files": files,
+        }
+        with open(os.path.join(tmp, MANIFEST), "w", encoding="utf-8") as f:
+            json.dump(manifest, f, indent=1, allow_nan=False)
+            f.write("\n")
+            f.flush()
+            os.fsync(f.fileno())
+        _fsync_path(tmp)
+
+        if os.path.isdir(target) and _exchange(tmp, target):
+            shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old collection
+        elif os.path.isdir(target):
+            old = os.path.join(parent, f".{base}.{token}.old")
+            os.rename(target, old)
+            try:
+                os.rename(tmp, target)
+            except BaseException:
+                os.rename(old, target)
+                raise
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.rename(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _fsync_path(parent)
+
+
+# ---- load ---------------------------------------------------------------------------------------
+def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The parsed and checked ``manifest.json`` of a collection directory (no file checks)."""
+    directory = os.fspath(path)
+    if not os.path.exists(directory):
+        raise FileNotFoundError(2, "No such file or directory", directory)
+    if not os.path.isdir(directory):
+        raise CollectionFormatError(f"{directory}: not a collection directory")
+    mpath = os.path.join(directory, MANIFEST)
+    if not os.path.exists(mpath):
+        raise CollectionFormatError(f"{directory}: not a collection (no {MANIFEST})")
+    try:
+        with open(mpath, encoding="utf-8") as f:
+            manifest = json.load(f)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise CollectionFormatError(f"{mpath}: corrupted manifest: {exc}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise CollectionFormatError(f"{mpath}: not an mcindex collection manifest")
+    version = manifest.get("format_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CollectionFormatError(f"{mpath}: format_version must be an int, got {version!r}")
+    if version not in READABLE_VERSIONS:
+        raise CollectionFormatError(
+            f"{mpath}: collection format version {version} (written by mcindex "
+            f"{manifest.get('mcindex_version', '?')}); this mcindex reads version(s) "
+            f"{', '.join(map(str, READABLE_VERSIONS))}")
+    expected = {"n": int, "dim": int, "metric": str, "columns": list, "files": dict, "checksum": str}
+    for key, typ in expected.items():
+        if not isinstance(manifest.get(key), typ) or isinstance(manifest.get(key), bool):
+            raise CollectionFormatError(f"{mpath}: manifest key {key!r} missing or not {typ.__name__}")
+    if manifest["checksum"] != "sha256":
+        raise CollectionFormatError(f"{mpath}: unknown checksum {manifest['checksum']!r}")
+    for col in manifest["columns"]:
+        if not isinstance(col, dict) or not isinstance(col.get("name"), str) or not isinstance(col.get("kind"), str):
+            raise CollectionFormatError(f"{mpath}: malformed column entry {col!r}")
+    return manifest
+
+
+def _verify_files(directory: str, manifest: dict[str, Any]) -> None:
+    needed = {INDEX_FILE}
+    if manifest.get("attributes_format"):
+        fmt = manifest["attributes_format"]
+        if fmt not in ATTRIBUTE_FILES:
+            raise CollectionFormatError(f"{directory}: unknown attributes_format {fmt!r}")
+        needed.add(ATTRIBUTE_FILES[fmt])
+    if manifest.get("ids"):
+        needed.add(IDS_FILE)
+    missing = needed - set(manifest["files"])
+    if missing:
+        raise CollectionFormatError(f"{directory}: manifest lists no checksum for {', '.join(sorted(missing))}")
+    for name, info in manifest["files"].items():
+        if os.path.basename(name) != name or name in ("", ".", ".."):
+            raise CollectionFormatError(f"{directory}: bad file name {name!r} in the manifest")
+        full = os.path.join(directory, name)
+        if not os.path.isfile(full):
+            raise CollectionFormatError(f"{directory}: {name} is missing")
+        if not isinstance(info, dict) or not isinstance(info.get("sha256"), str):
+            raise CollectionFormatError(f"{directory}: malformed manifest entry for {name}")
+        size = os.path.getsize(full)
+        if size != info.get("bytes"):
+            raise CollectionFormatError(f"{full}: size {size} bytes, the manifest says {info.get('bytes')} "
+                                        f"(truncated or modified)")
+        if sha256_of(full) != info["sha256"]:
+            raise CollectionFormatError(f"{full}: checksum mismatch (the file is corrupted or was modified)")
+
+
+def _read_attribute_columns(directory: str, manifest: dict[str, Any]) -> dict[str, Column]:
+    fmt = manifest.get("attributes_format")
+    specs = manifest["columns"]
+    n = manifest["n"]
+    if not fmt:
+        if specs:
+            raise CollectionFormatError(f"{directory}: the manifest lists columns but no attributes file")
+        return {}
+    path = os.path.join(directory, ATTRIBUTE_FILES[fmt])
+    names = [c["name"] for c in specs]
+    if fmt == "arrow":
+        pa = require("pyarrow", f"loading {path}")
+        try:
+            with open(path, "rb") as f:
+                table = pa.ipc.open_file(f).read_all()
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise CollectionFormatError(f"{path}: unreadable Arrow file: {exc}") from None
+        if table.column_names != names or table.num_rows != n:
+            raise CollectionFormatError(f"{path}: holds columns {table.column_names} x {table.num_rows} rows, "
+                                        f"the manifest says {names} x {n}")
+        columns = build_columns(read_attributes(table), n, {c["name"]: c["kind"] for c in specs})
+    else:
+        from .categorical import BooleanColumn, CategoricalColumn
+        from .multilabel import KeywordsColumn, MultiLabelColumn
+        from .numeric import NumericColumn
+
+        classes = {"numeric": NumericColumn, "categorical": CategoricalColumn, "boolean": BooleanColumn,
+                   "multi_label": MultiLabelColumn, "keywords": KeywordsColumn}
+        arrays = _read_npz(path)
+        columns = {}
+        for i, spec in enumerate(specs):
+            if spec["kind"] not in classes:
+                raise CollectionFormatError(f"{path}: unknown column kind {spec['kind']!r}")
+            prefix = f"c{i}."
+            part = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
+            columns[spec["name"]] = classes[spec["kind"]].from_npz(spec["name"], part, n)
+    for spec in specs:
+        got = columns[spec["name"]].dtype
+        if spec.get("dtype") not in (None, got):
+            raise CollectionFormatError(f"{path}: column {spec['name']!r} reads back as {got}, "
+                                        f"the manifest says {spec['dtype']}")
+    return columns
+
+
+def load_collection(path: str | os.PathLike[str], *, mmap: bool = False
+                    ) -> tuple[Any, dict[str, Column], ExternalIds | None, dict[str, Any]]:
+    """``(index, columns, ids, manifest)`` of a collection directory, after every check of the
+    module docstring. ``mmap=True`` maps the index file instead of reading it.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        CollectionFormatError: anything else wrong with the directory (a ``ValueError``).
+    """
+    from ..index import Index
+    from ..persistence import IndexFormatError
+
+    directory = os.fspath(path)
+    manifest = read_manifest(directory)
+    _verify_files(directory, manifest)
+    try:
+        index = Index.load(os.path.join(directory, INDEX_FILE), mmap=mmap)
+    except IndexFormatError as exc:
+        raise CollectionFormatError(str(exc)) from None
+    if (len(index), index.dim, index.metric) != (manifest["n"], manifest["dim"], manifest["metric"]):
+        raise CollectionFormatError(f"{directory}: the index holds {len(index)} x {index.dim} ({index.metric}), "
+                                    f"the manifest says {manifest['n']} x {manifest['dim']} ({manifest['metric']})")
+    try:
+        columns = _read_attribute_columns(directory, manifest)
+        ids = None
+        if manifest.get("ids"):
+            ids = ExternalIds.from_npz(_read_npz(os.path.join(directory, IDS_FILE)), manifest["n"])
+            if ids.kind != manifest["ids"]:
+                raise CollectionFormatError(f"{directory}: ids are {ids.kind}, the manifest says {manifest['ids']}")
+    except CollectionFormatError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise CollectionFormatError(f"{directory}: {exc}") from None
+    return index, columns, ids, manifest
