@@ -68,7 +68,7 @@ class Searcher {
     }
     bool done = true;
     if (valid > 0)
-      done = route == Strategy::Graph ? graph(q, valid, budget, idle_limit, st) : cliques(q, valid, budget, st);
+      done = route == Strategy::Graph ? graph(q, budget, idle_limit, st) : cliques(q, valid, budget, st);
     if (done) top_.write_sorted(ids, dists);
     return done;
   }
@@ -109,36 +109,32 @@ class Searcher {
   // filtered-out neighbours was tried here and measured slower at equal recall on GloVe at
   // 1-30% (BENCHMARKS.md): it scores fewer points but reads 32x more adjacency lists. Returns false when `budget` distances were
   // spent first (the caller then falls back to the exact scan).
-  bool graph(const float* q, std::uint64_t valid, std::uint64_t budget, std::uint64_t idle_limit, QueryStats& st) {
+  bool graph(const float* q, std::uint64_t budget, std::uint64_t idle_limit, QueryStats& st) {
     const std::size_t L = std::max(p_.ef, p_.k);
     res_.reset(L);
     heap_.clear();
     visited_.next_epoch();
-    // The nearest points scored regardless of the filter, enough of them that at random about
-    // 3 would be valid: see anti_correlated().
-    const double fraction = static_cast<double>(std::max<std::uint64_t>(valid, 1)) / static_cast<double>(ix_.base.n);
-    near_.reset(planned_ ? static_cast<std::size_t>(std::min(4096.0, std::ceil(3.0 / fraction))) : 0);
     fresh_.assign(1, ix_.entry);
     visited_.test_and_set(ix_.entry);
     score(q, st);
     push_candidate(dists_[0], ix_.entry);
-    near_.insert(dists_[0], ix_.entry);
     last_found_ = st.distances;
     while (!heap_.empty()) {
       std::pop_heap(heap_.begin(), heap_.end(), farther);
       const Near top = heap_.back();
       heap_.pop_back();
       if (res_.full() && top.dist > res_.worst()) break;
-      if (st.distances >= budget || st.distances - last_found_ >= idle_limit) return false;
+      if (st.distances >= budget) return overran(st, Fallback::Budget);
+      if (st.distances - last_found_ >= idle_limit) return overran(st, Fallback::Idle);
       ++st.expansions;
       gather_graph_neighbours(top.id);
       score(q, st);
-      for (std::size_t j = 0; j < fresh_.size(); ++j) {
+      for (std::size_t j = 0; j < fresh_.size(); ++j)
         if (push_candidate(dists_[j], fresh_[j])) last_found_ = st.distances;
-        near_.insert(dists_[j], fresh_[j]);
-      }
     }
-    if (planned_ && near_.full() && none_valid(near_)) return false;
+    // (Checking after the walk whether any of its nearest points is valid was tried: on range
+    // filters it sent 10-15% of finished walks to the scan for no recall, so the graph route
+    // relies on the idle and budget rules, which stop a walk before it has spent much.)
     top_.clear();
     for (std::size_t j = 0; j < res_.size(); ++j) top_.push(res_[j].dist, res_[j].id);
     return true;
@@ -184,6 +180,11 @@ class Searcher {
   bool anti_correlated(std::uint64_t valid) const {
     const double expected = static_cast<double>(res_.size()) * static_cast<double>(valid) / static_cast<double>(ix_.base.n);
     return expected >= 3.0 && none_valid(res_);
+  }
+
+  static bool overran(QueryStats& st, Fallback why) {
+    st.fallback = static_cast<std::uint32_t>(why);
+    return false;
   }
 
   bool none_valid(const CandidateList& list) const {
@@ -234,7 +235,7 @@ class Searcher {
     // points it meets enter the list.
     res_.reset(std::min<std::size_t>(L, 32));
     filtered_walk(q, res_, cand_, false, st);
-    if (planned_ && anti_correlated(valid)) return false;
+    if (planned_ && anti_correlated(valid)) return overran(st, Fallback::NoValidNear);
     std::size_t i;
     // Invalid points met on the way may be members of groups later: let them be seen again.
     visited_.next_epoch();
@@ -255,7 +256,7 @@ class Searcher {
     const std::size_t max_hops = p_.max_hops > 0 ? p_.max_hops : 8 * L;
     std::size_t idle = 0, hops = 0;
     while ((i = cand_.next_unexpanded()) < cand_.size()) {
-      if (st.distances >= budget) return false;
+      if (st.distances >= budget) return overran(st, Fallback::Budget);
       cand_.mark_expanded(i);
       const std::uint32_t u = cand_[i].id;
       ++st.expansions;
@@ -305,7 +306,7 @@ class Searcher {
   bool planned_ = false;  // the planner chose the route: it may hand the query to the exact scan  // distance count when the graph walk last improved its results
   VisitedSet& visited_;
   VisitedSet& clique_seen_;
-  CandidateList cand_, res_, near_;
+  CandidateList cand_, res_;
   TopK top_;
   std::vector<std::uint32_t> fresh_;
   std::vector<float> dists_;
@@ -379,7 +380,6 @@ void mci_search(const MciView& index, const float* queries, std::size_t nq, cons
         const std::int32_t fi = filter_index(static_cast<std::size_t>(q));
         if (!searcher->search(queries + static_cast<std::size_t>(q) * dim, fi >= 0 ? &filters[fi] : nullptr,
                               stats[q].valid, route[q], out_ids + q * p.k, out_dists + q * p.k, stats[q])) {
-          stats[q].fallback = 1;
           mine.push_back(static_cast<std::size_t>(q));
         }
       });

@@ -46,6 +46,14 @@ struct MciSearchParams {
   double exact_cost_ratio = 0.0;
 };
 
+// Why a planned traversal handed its query to the exact scan.
+enum class Fallback : std::uint32_t {
+  None = 0,
+  NoValidNear = 1,  // none of the query's nearest points passes the filter (anti-correlated)
+  Budget = 2,       // the traversal spent what the exact scan would cost
+  Idle = 3,         // the graph walk went long without finding a better valid point
+};
+
 struct QueryStats {
   std::int32_t strategy = 0;      // the route taken (Strategy value, never Auto)
   std::uint64_t valid = 0;        // points the filter allows
@@ -53,7 +61,7 @@ struct QueryStats {
   std::uint64_t expansions = 0;   // points expanded
   std::uint64_t cliques = 0;      // groups expanded
   std::uint32_t seeds = 0;        // seeds scored before the traversal
-  std::uint32_t fallback = 0;     // 1: the planned traversal overran its budget, answered exactly
+  std::uint32_t fallback = 0;     // a Fallback value: why the query was answered exactly instead
 };
 
 // filters[filter_of_query[q]] is query q's allowed set (bitset words required, sorted ids

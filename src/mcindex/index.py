@@ -39,6 +39,8 @@ from .persistence import load_index, save_index
 
 __all__ = ["Index", "STRATEGIES"]
 
+# Why a planned traversal was answered by the exact scan (stats["fallback_reason"]).
+_FALLBACK_REASONS = ("", "no valid point near the query", "distance budget", "idle walk")
 STRATEGIES = {"auto": 0, "mci": 1, "graph": 2, "exact": 3}
 _STRATEGY_NAMES = {v: k for k, v in STRATEGIES.items()}
 
@@ -353,7 +355,8 @@ class Index:
         stats = {
             "strategy": np.array([_STRATEGY_NAMES[int(c)] for c in raw[:, 0]]),
             "valid": raw[:, 1], "distances": raw[:, 2], "expansions": raw[:, 3],
-            "cliques": raw[:, 4], "seeds": raw[:, 5], "fallback": raw[:, 6].astype(bool),
+            "cliques": raw[:, 4], "seeds": raw[:, 5], "fallback": raw[:, 6] > 0,
+            "fallback_reason": np.array([_FALLBACK_REASONS[int(c)] for c in raw[:, 6]]),
         }
         return ids, dists, stats
 
