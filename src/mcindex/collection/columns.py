@@ -113,6 +113,8 @@ def classify(v: Any) -> str:
         return kind
     if isinstance(v, (bool, np.bool_)):
         return "bool"
+    if isinstance(v, np.timedelta64):  # a subclass of np.signedinteger, but not a number to compare with
+        return "other"
     if isinstance(v, (int, np.integer)):
         return "int"
     if isinstance(v, (float, np.floating)):

@@ -34,8 +34,10 @@ _WORD = re.compile(r"\w+")
 
 
 def tokenize(text: str) -> list[str]:
-    """The distinct words of ``text`` in order of first appearance, lower-cased (``\\w+`` runs)."""
-    return list(dict.fromkeys(_WORD.findall(text.lower())))
+    """The distinct words of ``text`` in order of first appearance, lower-cased (``\\w+`` runs,
+    found before lower-casing: lower-casing may add characters that are not ``\\w``, such as
+    the combining dot of ``"İ".lower()``)."""
+    return list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))
 
 
 def _lists_from_objects(name: str, values: np.ndarray, null: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -268,11 +270,11 @@ class KeywordsColumn(MultiLabelColumn):
         return cls.from_texts(name, v, null)
 
     def _needle(self, label: Any) -> str:
-        word = super()._needle(label).lower()
+        word = super()._needle(label)
         if not _WORD.fullmatch(word):
             raise ValueError(f"column {self.name!r} is keywords: it matches single words (letters, digits, _), got "
                              f"{label!r}; use contains_all([...]) for several words")
-        return word
+        return word.lower()
 
     def take(self, rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows, dtype=np.int64)
