@@ -135,12 +135,15 @@ class NumericColumn(Column):
             if kinds <= {"int"}:
                 try:
                     values = np.zeros(v.shape[0], dtype=np.int64)
-                    values[~null] = np.array([int(x) for x in present], dtype=np.int64)
+                    values[~null] = np.array(present.tolist(), dtype=np.int64)
                 except OverflowError:
                     raise ValueError(f"column {name!r}: integers must fit in int64") from None
             elif kinds <= {"int", "float"}:
-                values = np.full(v.shape[0], np.nan)
-                values[~null] = np.array([float(x) for x in present], dtype=np.float64)
+                try:
+                    values = np.full(v.shape[0], np.nan)
+                    values[~null] = np.array(present.tolist(), dtype=np.float64)
+                except OverflowError:
+                    raise ValueError(f"column {name!r}: an integer is beyond the float64 range") from None
             elif kinds == {"timestamp"}:
                 values = np.zeros(v.shape[0], dtype=_US)
                 values[~null] = np.array([np.datetime64(to_timestamp(x)).astype(_US) for x in present], dtype=_US)
