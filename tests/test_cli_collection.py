@@ -215,7 +215,8 @@ def test_bad_input_exits_2_with_one_line(files, built, tmp_path, one_line_error)
     d = files["dir"]
     q = d / "queries.npy"
     one_line_error(["search", built, "--queries", q, "--where", "pricee < 5"], "pricee", "not found")
-    one_line_error(["search", built, "--queries", q, "--where", "price < AND 5"], "syntax error")
+    one_line_error(["search", built, "--queries", q, "--where", "price < AND 5"], "syntax error",
+                   "at position 8 of the where string")
     one_line_error(["search", built, "--queries", q, "--where", "price < 5; DROP TABLE t"], "';'")
     one_line_error(["search", built, "--queries", d / "vectors.fvecs", "-k", "0"], "-k")
     np.save(tmp_path / "q16.npy", np.ones((2, 16), np.float32))

@@ -433,8 +433,24 @@ def test_sql_errors_name_the_column_or_position(sql):
     with pytest.raises(ValueError, match='pricee') as info:
         sql.compile("pricee < 5")
     assert "__mcindex_row__" not in str(info.value) and '"price"' in str(info.value)
-    with pytest.raises(ValueError, match="syntax error"):
+    with pytest.raises(ValueError, match="syntax error") as info:
         sql.compile("price < ")
+    assert str(info.value).endswith("(at position 6 of the where string, before '<')")
+
+
+@pytest.mark.parametrize("where, position, before", [
+    ("price < AND 3", 8, "AND 3"),
+    ("qty > 1 AND\n  price < 'cheap'", 22, "'cheap'"),        # DuckDB's caret under its own SQL
+    ("qty > 1 AND (price < 5) OR (qty = 2))", 36, ")"),
+    ("category = 'a' AND " * 12 + "price < 'x'", 236, "'x'"),   # DuckDB cuts the line with '...'
+])
+def test_sql_error_positions_point_into_the_where_string(sql, where, position, before):
+    with pytest.raises(ValueError) as info:
+        sql.compile(where)
+    message = str(info.value)
+    assert f"(at position {position} of the where string, before {where[position:position + 20]!r})" in message
+    assert where[position:].startswith(before)
+    assert "arrow_object" not in message and "__mcindex_row__" not in message and "LINE" not in message
     with pytest.raises(ValueError, match="empty where"):
         sql.compile("   ")
 
