@@ -485,6 +485,24 @@ def test_truncated_and_missing_files(saved):
         Collection.load(saved)
 
 
+@pytest.mark.parametrize("name", ["index.mci", "attributes.npz", "ids.npz", "manifest.json"])
+def test_each_missing_file_is_named(saved, name):
+    os.remove(saved / name)
+    with pytest.raises(CollectionFormatError, match="no manifest.json" if name == "manifest.json" else f"{name} is missing"):
+        Collection.load(saved)
+
+
+def test_another_collections_index_file_is_caught(coll, data, tmp_path):
+    """Same n, dim and metric, a valid index file of its own: only the checksum tells it apart."""
+    other = Collection.build(data[0] + 1.0, {"x": np.arange(N)}, metric="l2", **FAST)
+    coll.save(tmp_path / "a", attributes_format="npz")
+    other.save(tmp_path / "b", attributes_format="npz")
+    (tmp_path / "a" / "index.mci").write_bytes((tmp_path / "b" / "index.mci").read_bytes())
+    with pytest.raises(CollectionFormatError, match="index.mci: (size|checksum)"):
+        Collection.load(tmp_path / "a")
+    assert len(mcindex.Index.load(str(tmp_path / "a" / "index.mci"))) == N  # the file itself is valid
+
+
 def test_load_errors(tmp_path):
     with pytest.raises(FileNotFoundError):
         Collection.load(tmp_path / "nothing")
