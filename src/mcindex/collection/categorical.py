@@ -78,13 +78,18 @@ class CategoricalColumn(Column):
         elif v.dtype == np.bool_:
             raise TypeError(f"column {name!r} holds booleans; give it kind 'boolean'")
         elif np.issubdtype(v.dtype, np.integer):
-            present = v[~null].astype(np.int64)
+            present = v[~null]
+            if present.dtype == np.uint64 and present.size and present.max() > np.iinfo(np.int64).max:
+                raise ValueError(f"column {name!r}: integer labels must fit in int64")
+            present = present.astype(np.int64)
         elif np.issubdtype(v.dtype, np.floating):
             null = null | np.isnan(v)
             present = v[~null]
             if np.any(present != np.round(present)):
                 raise TypeError(f"column {name!r} holds non-integral floats; a categorical column needs strings "
                                 f"or integers")
+            if present.size and (present.min() < -(2.0**63) or present.max() >= 2.0**63):
+                raise ValueError(f"column {name!r}: integer labels must fit in int64")
             present = present.astype(np.int64)
         else:
             raise TypeError(f"column {name!r} holds {v.dtype} values; a categorical column needs strings or integers")
