@@ -64,6 +64,7 @@ def check_where(where: Any) -> str:
     return text
 
 
+_MAX_POSITION_SEARCH = 20_000  # characters of where text searched for DuckDB's caret (quadratic at worst)
 _LINE = re.compile(r"\n\s*LINE (\d+): (.*)\n(\s*)(\^+)\s*$", re.S)
 
 
@@ -74,7 +75,7 @@ def _position(snippet: str, caret: int, width: int, text: str) -> int | None:
     ``text`` (longest common context on both sides)."""
     before = snippet[:caret].removeprefix("...")
     after = snippet[caret:].removesuffix("...")
-    if not after[:width].strip():
+    if not after[:width].strip() or len(text) > _MAX_POSITION_SEARCH:
         return None
     best, best_score = None, 0
     for p in range(len(text) + 1):
