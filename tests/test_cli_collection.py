@@ -246,7 +246,8 @@ def test_a_bad_output_path_fails_before_the_build(files, built, tmp_path, one_li
 
     monkeypatch.setattr(Collection, "build", no_build)
     d = files["dir"]
-    one_line_error(["build", d / "vectors.npy", "-o", built / "index.mci", *FAST], "index.mci exists and is not a collection")
+    one_line_error(["build", d / "vectors.npy", "-o", built / "index.mci", *FAST],
+                   "index.mci exists and is not a collection")
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep")
     one_line_error(["build", d / "vectors.npy", "-o", tmp_path / "mine", *FAST], "not a collection")

@@ -491,7 +491,8 @@ def test_truncated_and_missing_files(saved):
 @pytest.mark.parametrize("name", ["index.mci", "attributes.npz", "ids.npz", "manifest.json"])
 def test_each_missing_file_is_named(saved, name):
     os.remove(saved / name)
-    with pytest.raises(CollectionFormatError, match="no manifest.json" if name == "manifest.json" else f"{name} is missing"):
+    message = "no manifest.json" if name == "manifest.json" else f"{name} is missing"
+    with pytest.raises(CollectionFormatError, match=message):
         Collection.load(saved)
 
 
