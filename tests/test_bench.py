@@ -175,6 +175,14 @@ def test_hnswlib_filters_and_pads(ds):
     ids = adapter.search(ds.queries[:2], K, few, 64)
     for row in ids:  # hnswlib raises when it cannot fill k; the adapter pads with -1
         assert set(row[row >= 0].tolist()) <= {3, 11, 400} and (row[3:] == -1).all()
+    # one filter object shared by the batch (converted once): empty, everything, and mixed with another
+    assert (adapter.search(ds.queries[:2], K, [Bitmap.none(ds.n)] * 2, 64) == -1).all()
+    everything = adapter.search(ds.queries[:2], K, [Bitmap.all(ds.n)] * 2, 64)
+    two = [Bitmap.all(ds.n), Bitmap.all(ds.n)]  # two objects, each converted
+    np.testing.assert_array_equal(everything, adapter.search(ds.queries[:2], K, two, 64))
+    mixed = adapter.search(ds.queries[:3], K, [few[0], Bitmap.all(ds.n), few[0]], 64)
+    assert set(mixed[0][mixed[0] >= 0].tolist()) <= {3, 11, 400} and (mixed[1] >= 0).all()
+    np.testing.assert_array_equal(mixed[1], everything[1])
 
 
 # ---- time guard, registry, missing libraries ------------------------------------------------

@@ -215,7 +215,8 @@ def test_bad_input_exits_2_with_one_line(files, built, tmp_path, one_line_error)
     d = files["dir"]
     q = d / "queries.npy"
     one_line_error(["search", built, "--queries", q, "--where", "pricee < 5"], "pricee", "not found")
-    one_line_error(["search", built, "--queries", q, "--where", "price < AND 5"], "syntax error")
+    one_line_error(["search", built, "--queries", q, "--where", "price < AND 5"], "syntax error",
+                   "at position 8 of the where string")
     one_line_error(["search", built, "--queries", q, "--where", "price < 5; DROP TABLE t"], "';'")
     one_line_error(["search", built, "--queries", d / "vectors.fvecs", "-k", "0"], "-k")
     np.save(tmp_path / "q16.npy", np.ones((2, 16), np.float32))
@@ -237,6 +238,37 @@ def test_bad_input_exits_2_with_one_line(files, built, tmp_path, one_line_error)
     one_line_error(["build", d / "attrs.parquet", "--vector-column", "tags", "-o", tmp_path / "x"],
                    "must hold numbers")
     assert not (tmp_path / "x").exists()
+
+
+def test_a_bad_output_path_fails_before_the_build(files, built, tmp_path, one_line_error, monkeypatch):
+    def no_build(*args, **kwargs):
+        raise AssertionError("the index was built before the output path was checked")
+
+    monkeypatch.setattr(Collection, "build", no_build)
+    d = files["dir"]
+    one_line_error(["build", d / "vectors.npy", "-o", built / "index.mci", *FAST],
+                   "index.mci exists and is not a collection")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep")
+    one_line_error(["build", d / "vectors.npy", "-o", tmp_path / "mine", *FAST], "not a collection")
+    one_line_error(["build", d / "vectors.npy", "-o", tmp_path / "no" / "dir", *FAST], "No such directory", "no")
+    one_line_error(["search", built, "--queries", d], "Is a directory", str(d))
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "keep"
+
+
+def test_long_batches_are_searched_in_chunks_with_the_same_results(files, built, capsys, monkeypatch):
+    import mcindex.cli as cli
+
+    argv = ["search", built, "--queries", files["dir"] / "vectors.fvecs", "-k", "3", "--where", "price < 60",
+            "--format", "json", "--attributes", "--strategy", "exact", "--threads", "1"]
+    code, whole, _ = run(capsys, argv)
+    assert code == 0
+    monkeypatch.setattr(cli, "_SEARCH_CHUNK", 7)  # 300 queries: 43 chunks, the last one short
+    code, chunked, _ = run(capsys, argv + ["--quiet"])
+    assert code == 0 and chunked == whole
+    results = json.loads(chunked)
+    assert len(results) == N and all(len(r["results"]) == 3 for r in results)
+    assert all(hit["attributes"]["price"] < 60 for r in results for hit in r["results"])
 
 
 def test_a_corrupted_collection_is_reported(built, tmp_path, one_line_error):

@@ -120,6 +120,9 @@ def test_build_infers_kinds_and_takes_overrides():
     ({"p": [[1, 2]] * 10}, None, TypeError, "labels must be strings"),
     ({"p": np.full(10, 1.5)}, {"p": "categorical"}, TypeError, "non-integral floats"),
     ({"p": [1.5] * 10}, {"p": "categorical"}, TypeError, "holds float values; a categorical column needs strings"),
+    ({"p": np.full(10, 2**64 - 1, np.uint64)}, {"p": "categorical"}, ValueError, "labels must fit in int64"),
+    ({"p": np.full(10, 1e20)}, {"p": "categorical"}, ValueError, "labels must fit in int64"),
+    ({"p": np.full(10, np.inf)}, {"p": "categorical"}, ValueError, "labels must fit in int64"),
     ({"p": ["a b"] * 10}, {"p": "multi_label"}, TypeError, "list of strings per row"),
     ({"__mcindex_row__": np.arange(10)}, None, ValueError, "reserved"),
     ("not a table", None, TypeError, "dict of columns, a pandas DataFrame or a pyarrow Table"),
@@ -183,6 +186,68 @@ def test_pandas_and_arrow_inputs_give_the_same_columns(data):
         assert other.kinds == from_dict.kinds
         for p in preds:
             assert other.compile(p) == from_dict.compile(p), (type(source).__name__, p)
+
+
+def _build(attrs, n, kinds=None):
+    from mcindex.collection.table import build_columns, read_attributes
+
+    return build_columns(read_attributes(attrs), n, kinds)
+
+
+def test_columns_and_ids_are_built_without_classifying_value_by_value(monkeypatch):
+    """Plain inputs (typed numpy arrays, lists of str / int / float / bool / lists with None and
+    NaN, Arrow and pandas columns) are sorted out by C-level passes: the per-value classifier
+    is never called, so building costs no Python step per row."""
+    from mcindex.collection import categorical, columns, ids, multilabel, numeric
+
+    def per_value(*args):
+        raise AssertionError("a value was classified one by one")
+
+    for module in (columns, categorical, multilabel, numeric, ids):
+        for fn in ("classify", "is_missing"):
+            if hasattr(module, fn):
+                monkeypatch.setattr(module, fn, per_value)
+    n = 6
+    attrs = {
+        "cat": ["a", None, "b", "a", "c", float("nan")], "code": np.array(["x", "y", "x", "z", "y", "x"]),
+        "tags": [["a", "b"], [], None, ("b", "b"), ["c"], ["a"]], "price": [1.5, None, 2, float("nan"), 3, 0],
+        "qty": [1, 2, None, 4, 5, 6], "flag": [True, False, None, True, True, False], "f": np.arange(6.0),
+        "words": ["Red shoes", None, "blue", "red", "", "x"],
+    }
+    cols = _build(attrs, n, {"words": "keywords"})
+    assert [c.kind for c in cols.values()] == ["categorical", "categorical", "multi_label", "numeric", "numeric",
+                                               "boolean", "numeric", "keywords"]
+    assert cols["cat"].null_count() == 2 and cols["tags"].null_count() == 1 and cols["price"].null_count() == 2
+    assert cols["qty"].dtype == "int64" and cols["price"].dtype == "float64" and cols["flag"].null_count() == 1
+    ids.ExternalIds([f"sku-{i}" for i in range(n)], n)
+    ids.ExternalIds(list(range(n)), n)
+    pa = pytest.importorskip("pyarrow")
+    arrow = dict(attrs, cat=["a", None, "b", "a", "c", None], price=pa.array(attrs["price"], from_pandas=True))
+    from_arrow = _build(pa.table(arrow), n, {"words": "keywords"})
+    assert all(from_arrow[k].null_count() == cols[k].null_count() for k in attrs)
+    pd = pytest.importorskip("pandas")
+    _build(pd.DataFrame({"cat": pd.Categorical(attrs["cat"]), "words": pd.array(attrs["words"], dtype="string")}), n,
+           {"words": "keywords"})
+
+
+def test_unusual_python_values_give_the_same_columns_as_plain_ones():
+    """numpy scalars, tuples and arrays as lists, and pandas' NA go value by value, to the same
+    result as plain values."""
+    plain = {"s": ["b", "a", None, "b"], "i": [3, 1, None, 3], "f": [0.5, float("nan"), 2.0, 1.0],
+             "t": [["x", "y"], [], None, ["y", "y"]], "b": [True, None, False, True]}
+    odd = {"s": [np.str_("b"), "a", None, np.str_("b")], "i": [np.int64(3), 1, np.float64("nan"), np.int32(3)],
+           "f": [np.float32(0.5), None, np.float64(2.0), 1], "t": [np.array(["x", "y"]), (), None, ("y", "y")],
+           "b": [np.True_, None, False, np.bool_(True)]}
+    a, b = _build(plain, 4, {"i": "categorical"}), _build(odd, 4, {"i": "categorical"})
+    for name in plain:
+        assert a[name].kind == b[name].kind and a[name].dtype == b[name].dtype, name
+        np.testing.assert_array_equal(a[name].valid, b[name].valid, err_msg=name)
+        assert [str(x) for x in a[name].take(np.arange(4))] == [str(x) for x in b[name].take(np.arange(4))], name
+    assert b["i"].labels.tolist() == [1, 3] and b["t"].labels.tolist() == ["x", "y"]
+    with pytest.raises(ValueError, match="beyond the float64 range"):
+        _build({"f": [0.5, 10**400]}, 2)
+    with pytest.raises(ValueError, match="fit in int64"):
+        _build({"i": [1, 2**64]}, 2)
 
 
 def test_time_zone_aware_timestamps_are_stored_in_utc(index):
@@ -421,6 +486,25 @@ def test_truncated_and_missing_files(saved):
     os.remove(saved / "ids.npz")
     with pytest.raises(CollectionFormatError, match="ids.npz is missing"):
         Collection.load(saved)
+
+
+@pytest.mark.parametrize("name", ["index.mci", "attributes.npz", "ids.npz", "manifest.json"])
+def test_each_missing_file_is_named(saved, name):
+    os.remove(saved / name)
+    message = "no manifest.json" if name == "manifest.json" else f"{name} is missing"
+    with pytest.raises(CollectionFormatError, match=message):
+        Collection.load(saved)
+
+
+def test_another_collections_index_file_is_caught(coll, data, tmp_path):
+    """Same n, dim and metric, a valid index file of its own: only the checksum tells it apart."""
+    other = Collection.build(data[0] + 1.0, {"x": np.arange(N)}, metric="l2", **FAST)
+    coll.save(tmp_path / "a", attributes_format="npz")
+    other.save(tmp_path / "b", attributes_format="npz")
+    (tmp_path / "a" / "index.mci").write_bytes((tmp_path / "b" / "index.mci").read_bytes())
+    with pytest.raises(CollectionFormatError, match="index.mci: (size|checksum)"):
+        Collection.load(tmp_path / "a")
+    assert len(mcindex.Index.load(str(tmp_path / "a" / "index.mci"))) == N  # the file itself is valid
 
 
 def test_load_errors(tmp_path):

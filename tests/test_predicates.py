@@ -221,6 +221,66 @@ def test_keywords_match_lower_cased_words_only():
         compile_predicate(col("t").contains("red shoes"), cols)
 
 
+
+def test_float_columns_against_ints_beyond_the_float_range():
+    cols = build_columns(read_attributes({"f": np.array([-np.inf, -1e308, 0.0, 1e308, np.inf, np.nan])}), 6)
+
+    def rows(p):
+        return compile_predicate(p, cols).to_ids().tolist()
+
+    assert rows(col("f") < 10**400) == [0, 1, 2, 3]       # every finite value, not +inf
+    assert rows(col("f") > 10**400) == [4]
+    assert rows(col("f") == 10**400) == []
+    assert rows(col("f") > -(10**400)) == [1, 2, 3, 4]
+    assert rows(col("f") <= -(10**400)) == [0]
+    assert rows(col("f").between(-(10**400), 10**400)) == [1, 2, 3]
+
+
+TS_ROWS = np.array(["2024-03-05T06:59:59.999999", "2024-03-05T07:00:00", "2024-03-05T07:00:00.000001", "NaT"],
+                   dtype="datetime64[us]")
+BEFORE_US = np.datetime64("2024-03-05T07:00:00.000000500", "ns")  # between rows 1 and 2
+
+
+@pytest.mark.parametrize("p, want", [
+    (col("d") < BEFORE_US, [0, 1]), (col("d") <= BEFORE_US, [0, 1]), (col("d") > BEFORE_US, [2]),
+    (col("d") >= BEFORE_US, [2]), (col("d") == BEFORE_US, []), (col("d") != BEFORE_US, [0, 1, 2]),
+    (col("d").between(np.datetime64("2024-03-05T06:59:59.999999500", "ns"), BEFORE_US), [1]),
+    (col("d").isin([BEFORE_US, np.datetime64("2024-03-05T07:00:00.000001000", "ns")]), [2]),
+    (col("d") < np.datetime64(300_000, "Y"), [0, 1, 2]), (col("d") > np.datetime64(300_000, "Y"), []),
+    (col("d") > np.datetime64(-300_000, "Y"), [0, 1, 2]), (col("d") == np.datetime64(300_000, "Y"), []),
+    (col("d") < "2024-03-05T09:00:00+02:00", [0]), (col("d") <= "2024-03-05 07:00:00Z", [0, 1]),
+])
+def test_timestamp_literals_finer_than_a_microsecond_or_out_of_range(p, want):
+    """A literal between two microseconds, or beyond the datetime64[us] range (which numpy's unit
+    conversion wraps around), compares exactly; the SQL of the predicate selects the same rows."""
+    cols = build_columns(read_attributes({"d": TS_ROWS}), TS_ROWS.size)
+    assert compile_predicate(p, cols).to_ids().tolist() == want
+    if "+02:00" in repr(p) or "Z" in p.to_sql():
+        return  # DuckDB ignores the UTC offset of a string literal; the predicate converts it
+    if not (_optional_available("duckdb") and _optional_available("pyarrow")):
+        return
+    from mcindex.collection.sql import SqlFilter
+
+    sql = SqlFilter(cols, TS_ROWS.size)
+    assert sql.compile(p.to_sql()).to_ids().tolist() == want, p.to_sql()
+    assert sql.compile((~p).to_sql()) == compile_predicate(~p, cols), (~p).to_sql()
+
+
+def _optional_available(module: str) -> bool:
+    from mcindex.collection._optional import available
+
+    return available(module)
+
+
+def test_keywords_tokenise_before_lower_casing():
+    """"İ".lower() is "i" plus a combining dot, which is not a word character: words are found
+    first and lower-cased after, so "İstanbul" stays one word and matches itself."""
+    cols = build_columns(read_attributes({"t": ["İstanbul rocks", "Straße", "ÉCOLE"]}), 3, {"t": "keywords"})
+    assert compile_predicate(col("t").contains("İstanbul"), cols).to_ids().tolist() == [0]
+    assert compile_predicate(col("t").contains("STRAßE"), cols).to_ids().tolist() == [1]
+    assert compile_predicate(col("t").contains("École"), cols).to_ids().tolist() == [2]
+    assert compile_predicate(col("t").contains("stanbul"), cols).to_ids().tolist() == []
+
 def test_equal_predicates_are_equal_and_hash_alike():
     a = (col("price") < 50) & col("tags").contains_any(["a", "b"])
     b = (col("price") < 50) & col("tags").contains_any(["b", "a"])
@@ -258,6 +318,9 @@ def test_unknown_column_names_it_and_lists_the_available_ones():
     (col("date") < 5, r"timestamp\[us\]\); cannot compare it with int 5; columns of timestamps compare with a datetime"),
     (col("tags").contains(3), "labels are strings"),
     (col("in_stock").between(False, True), "between"),
+    (col("qty") < np.timedelta64(5, "D"), "numeric .* cannot compare it with timedelta64"),
+    (col("date") < np.timedelta64(5, "D"), "cannot compare it with timedelta64"),
+    (col("price") > dt.timedelta(days=1), "cannot compare it with timedelta"),
 ])
 def test_wrong_type_comparisons_raise_type_error(p, message):
     with pytest.raises(TypeError, match=message):
@@ -370,8 +433,24 @@ def test_sql_errors_name_the_column_or_position(sql):
     with pytest.raises(ValueError, match='pricee') as info:
         sql.compile("pricee < 5")
     assert "__mcindex_row__" not in str(info.value) and '"price"' in str(info.value)
-    with pytest.raises(ValueError, match="syntax error"):
+    with pytest.raises(ValueError, match="syntax error") as info:
         sql.compile("price < ")
+    assert str(info.value).endswith("(at position 6 of the where string, before '<')")
+
+
+@pytest.mark.parametrize("where, position, before", [
+    ("price < AND 3", 8, "AND 3"),
+    ("qty > 1 AND\n  price < 'cheap'", 22, "'cheap'"),        # DuckDB's caret under its own SQL
+    ("qty > 1 AND (price < 5) OR (qty = 2))", 36, ")"),
+    ("category = 'a' AND " * 12 + "price < 'x'", 236, "'x'"),   # DuckDB cuts the line with '...'
+])
+def test_sql_error_positions_point_into_the_where_string(sql, where, position, before):
+    with pytest.raises(ValueError) as info:
+        sql.compile(where)
+    message = str(info.value)
+    assert f"(at position {position} of the where string, before {where[position:position + 20]!r})" in message
+    assert where[position:].startswith(before)
+    assert "arrow_object" not in message and "__mcindex_row__" not in message and "LINE" not in message
     with pytest.raises(ValueError, match="empty where"):
         sql.compile("   ")
 

@@ -369,8 +369,10 @@ def _run_build(args: argparse.Namespace) -> int:
 
     from .collection import Collection
     from .collection.files import read_attribute_file, read_vector_file, split_lists
+    from .collection.storage import check_target
 
     params = _index_params(args.param)
+    check_target(args.output)  # a bad output path fails now, not after the build
     vectors, rest = read_vector_file(args.vectors, vector_column=args.vector_column, key="train")
     table = read_attribute_file(args.attributes) if args.attributes else rest
     ids = None
@@ -430,6 +432,7 @@ queries with fewer matching rows than k print fewer lines.
         arg("--attributes", action="store_true", help="print each result's attribute values"),
         arg("--vector-column", metavar="NAME", help="the vector column of a .parquet query file"),
         arg("--threads", type=_positive_int, default=None, metavar="T", help="search threads (default: every core)"),
+        arg("--quiet", action="store_true", help="no progress bar"),
     ],
 )
 def _run_search(args: argparse.Namespace) -> int:
@@ -439,10 +442,41 @@ def _run_search(args: argparse.Namespace) -> int:
 
     collection = Collection.load(args.path, mmap=True)
     queries, _ = read_vector_file(args.queries, vector_column=args.vector_column, key="test")
-    result = collection.search(queries, args.k, where=args.where, ef=args.ef, strategy=args.strategy,
-                               threads=args.threads, return_attributes="numpy" if args.attributes else False)
-    print(format_results(result[0], result[1], result[2] if args.attributes else None, args.format))
+    where = collection.compile(args.where)  # once, before the batches
+    ids, dists, attributes = _search_in_chunks(collection, queries, args, where)
+    print(format_results(ids, dists, attributes, args.format))
     return EXIT_OK
+
+
+_SEARCH_CHUNK = 2048  # queries per search call: a progress step, and plenty to keep every thread busy
+
+
+def _search_in_chunks(collection: Any, queries: Any, args: argparse.Namespace, where: Any
+                      ) -> tuple[Any, Any, dict[str, Any] | None]:
+    """``(ids, distances, attributes or None)`` of every query, searched in chunks of
+    ``_SEARCH_CHUNK`` with a progress bar (drawn on a terminal once the batch takes over 1 s)."""
+    import numpy as np
+
+    from ._progress import Progress
+
+    queries = np.asarray(queries)
+    nq = queries.shape[0] if queries.ndim == 2 else 1
+    parts = []
+    with Progress(total=nq, desc="search", silent=args.quiet) as bar:
+        for start in range(0, nq, _SEARCH_CHUNK):
+            chunk = queries[start:start + _SEARCH_CHUNK] if queries.ndim == 2 else queries
+            parts.append(collection.search(chunk, args.k, where=where, ef=args.ef, strategy=args.strategy,
+                                           threads=args.threads,
+                                           return_attributes="numpy" if args.attributes else False))
+            bar.update(parts[-1][0].shape[0])
+    if not parts:  # no queries: let search report it
+        parts.append(collection.search(queries, args.k, where=where))
+    ids = np.concatenate([p[0] for p in parts])
+    dists = np.concatenate([p[1] for p in parts])
+    attributes = None
+    if args.attributes:
+        attributes = {name: np.concatenate([p[2][name] for p in parts]) for name in parts[0][2]}
+    return ids, dists, attributes
 
 
 _INFO_EPILOG = """\
@@ -564,12 +598,11 @@ def main(argv: list[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return EXIT_OK
-    except (UsageError, ValueError, ImportError, FileNotFoundError, PermissionError,
-            IsADirectoryError, NotADirectoryError) as exc:
+    except (UsageError, ValueError, ImportError, OSError) as exc:  # OSError: paths, permissions, disk space
         if debug:
             traceback.print_exc()
-        _error(str(exc) if not isinstance(exc, FileNotFoundError) or not exc.filename
-               else f"{exc.strerror}: {exc.filename}")
+        _error(f"{exc.strerror}: {exc.filename}" if isinstance(exc, OSError) and exc.filename and exc.strerror
+               else str(exc))
         return EXIT_USAGE
     except Exception as exc:  # an internal error: still one line unless --debug
         if debug:

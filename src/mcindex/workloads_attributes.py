@@ -107,14 +107,12 @@ def word_attributes(words: Sequence[str], rank: Any = None) -> dict[str, Any]:
 def _pseudo_words(n: int, seed: int) -> list[str]:
     """Deterministic word-like strings with a Zipf-ish length mix and the tracked suffixes."""
     rng = np.random.default_rng(seed)
-    letters = np.array(list(string.ascii_lowercase))
     lengths = np.clip(rng.geometric(0.18, n) + 1, 1, 18)
     suffix = rng.choice(np.array(["", "", "", "", "ing", "ed", "ly", "tion", "ness", "er", "s", "-x", "7"]), n)
-    out = []
-    for i in range(n):
-        stem = "".join(rng.choice(letters, lengths[i]))
-        out.append(stem + suffix[i])
-    return out
+    letters = "".join(rng.choice(np.array(list(string.ascii_lowercase)), int(lengths.sum())).tolist())
+    ends = np.cumsum(lengths)
+    stems = map(letters.__getitem__, map(slice, (ends - lengths).tolist(), ends.tolist()))  # no Python loop
+    return list(map(str.__add__, stems, suffix.tolist()))
 
 
 def attributes_for(dataset: Dataset, *, seed: int = 0) -> dict[str, Any]:

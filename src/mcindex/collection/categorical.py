@@ -19,6 +19,7 @@ import numpy as np
 from ..bitmap import Bitmap
 from ._encoding import decode_strings, encode_strings
 from ._optional import require
+from ._factorize import factorize
 from .columns import Column, RawColumn, classify, ids_to_bitmap, object_kinds
 
 __all__ = ["BooleanColumn", "CategoricalColumn"]
@@ -57,13 +58,6 @@ class CategoricalColumn(Column):
 
     # ---- construction --------------------------------------------------------------------------
     @classmethod
-    def _labels_and_codes(cls, values: np.ndarray, null: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        codes = np.full(values.shape[0], -1, dtype=np.int32)
-        labels, inverse = np.unique(values[~null], return_inverse=True)
-        codes[~null] = inverse
-        return labels, codes
-
-    @classmethod
     def from_raw(cls, raw: RawColumn) -> CategoricalColumn:
         name = raw.name
         if raw.offsets is not None:
@@ -71,34 +65,39 @@ class CategoricalColumn(Column):
         v = raw.values
         null = np.zeros(v.shape[0], dtype=np.bool_) if raw.null is None else np.asarray(raw.null, dtype=np.bool_)
         if v.dtype.kind == "U":
-            v = v.astype(object)
-        if v.dtype == object:
+            present = v[~null]
+        elif v.dtype == object:
             obj_null, kinds = object_kinds(v)
             null = null | obj_null
             present = v[~null]
-            if kinds <= {"str"}:
-                values = np.empty(v.shape[0], dtype=object)
-                values[~null] = [str(x) for x in present]
-                values[null] = ""
-            elif kinds <= {"int"}:
-                values = np.zeros(v.shape[0], dtype=np.int64)
-                values[~null] = [int(x) for x in present]
-            else:
+            if kinds and kinds <= {"int"}:
+                present = np.array(present.tolist(), dtype=np.int64)
+            elif not kinds <= {"str"}:
                 raise TypeError(f"column {name!r} holds {', '.join(sorted(kinds))} values; a categorical column "
                                 f"needs strings or integers")
         elif v.dtype == np.bool_:
             raise TypeError(f"column {name!r} holds booleans; give it kind 'boolean'")
         elif np.issubdtype(v.dtype, np.integer):
-            values = v.astype(np.int64)
+            present = v[~null]
+            if present.dtype == np.uint64 and present.size and present.max() > np.iinfo(np.int64).max:
+                raise ValueError(f"column {name!r}: integer labels must fit in int64")
+            present = present.astype(np.int64)
         elif np.issubdtype(v.dtype, np.floating):
             null = null | np.isnan(v)
-            if np.any(v[~null] != np.round(v[~null])):
+            present = v[~null]
+            if np.any(present != np.round(present)):
                 raise TypeError(f"column {name!r} holds non-integral floats; a categorical column needs strings "
                                 f"or integers")
-            values = np.where(null, 0, v).astype(np.int64)
+            if present.size and (present.min() < -(2.0**63) or present.max() >= 2.0**63):
+                raise ValueError(f"column {name!r}: integer labels must fit in int64")
+            present = present.astype(np.int64)
         else:
             raise TypeError(f"column {name!r} holds {v.dtype} values; a categorical column needs strings or integers")
-        labels, codes = cls._labels_and_codes(values, null)
+        labels, inverse = factorize(present)
+        if labels.dtype != object:
+            labels = labels.astype(np.int64)
+        codes = np.full(v.shape[0], -1, dtype=np.int32)
+        codes[~null] = inverse
         return cls(name, labels, codes)
 
     # ---- literals ----------------------------------------------------------------------------
@@ -209,7 +208,7 @@ class BooleanColumn(CategoricalColumn):
                 raise TypeError(f"column {name!r} holds {', '.join(sorted(kinds))} values; a boolean column needs "
                                 f"True / False")
             values = np.zeros(v.shape[0], dtype=np.bool_)
-            values[~null] = [bool(x) for x in v[~null]]
+            values[~null] = np.array(v[~null].tolist(), dtype=np.bool_)
         elif v.dtype == np.bool_:
             values = v
         else:

@@ -36,6 +36,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..bitmap import Bitmap
+from ._factorize import fast_object_kinds
 
 __all__ = [
     "KINDS",
@@ -113,6 +114,8 @@ def classify(v: Any) -> str:
         return kind
     if isinstance(v, (bool, np.bool_)):
         return "bool"
+    if isinstance(v, np.timedelta64):  # a subclass of np.signedinteger, but not a number to compare with
+        return "other"
     if isinstance(v, (int, np.integer)):
         return "int"
     if isinstance(v, (float, np.floating)):
@@ -127,8 +130,14 @@ def classify(v: Any) -> str:
 
 
 def object_kinds(values: np.ndarray) -> tuple[np.ndarray, set[str]]:
-    """For an object array: the missing-value mask and the set of kinds of the other values
-    (one pass, with a fast path for plain Python types)."""
+    """For an object array: the missing-value mask and the set of kinds of the other values.
+
+    Plain Python values (str, int, float, bool, list, None) are sorted out by C-level passes
+    (:func:`._factorize.fast_object_kinds`); anything else (numpy scalars, timestamps, pandas'
+    NA, ...) one value at a time."""
+    fast = fast_object_kinds(values)
+    if fast is not None:
+        return fast
     null = np.zeros(values.shape[0], dtype=np.bool_)
     kinds: set[str] = set()
     for i, v in enumerate(values.tolist()):

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from ._encoding import decode_strings, encode_strings
-from .columns import classify, is_missing
+from .columns import classify, object_kinds
 
 __all__ = ["ExternalIds"]
 
@@ -48,9 +48,7 @@ class ExternalIds:
         elif isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
             raise TypeError(f"ids must be a 1-D sequence of int64 or str, got {type(values).__name__}")
         else:  # element by element: np.asarray would turn [1, "a"] into strings
-            arr = np.empty(len(values), dtype=object)
-            for i, v in enumerate(values):
-                arr[i] = v
+            arr = np.fromiter(values, dtype=object, count=len(values))
         if arr.ndim != 1:
             raise ValueError(f"ids must be 1-D, got shape {arr.shape}")
         if arr.dtype == np.bool_:
@@ -62,16 +60,17 @@ class ExternalIds:
         if arr.dtype.kind == "U":
             arr = arr.astype(object)
         if arr.dtype == object:
-            missing = [i for i, v in enumerate(arr) if is_missing(v)]
-            if missing:
-                raise ValueError(f"ids must not be missing; id {missing[0]} is {arr[missing[0]]!r}")
-            kinds = {classify(v) for v in arr}
+            missing, kinds = object_kinds(arr)
+            if missing.any():
+                first = int(np.flatnonzero(missing)[0])
+                raise ValueError(f"ids must not be missing; id {first} is {arr[first]!r}")
             if kinds <= {"str"}:
-                out = np.empty(arr.size, dtype=object)
-                out[:] = [str(v) for v in arr]
-                return out
+                return np.fromiter(map(str, arr.tolist()), dtype=object, count=arr.size)
             if kinds <= {"int"}:
-                return ExternalIds._normalise(np.array([int(v) for v in arr], dtype=np.int64))
+                try:
+                    return ExternalIds._normalise(np.array(arr.tolist(), dtype=np.int64))
+                except OverflowError:
+                    raise ValueError("int ids must be >= 0 (-1 marks an empty result slot) and fit in int64") from None
             raise TypeError(f"ids must all be int64 or all str, got {', '.join(sorted(kinds))}")
         raise TypeError(f"ids must be int64 or str, got dtype {arr.dtype}")
 

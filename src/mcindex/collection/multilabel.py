@@ -25,6 +25,7 @@ import numpy as np
 
 from ..bitmap import Bitmap
 from ._encoding import decode_strings, encode_strings
+from ._factorize import factorize, flatten_lists
 from ._optional import require
 from .columns import Column, RawColumn, check_valid_array, classify, ids_to_bitmap, is_missing, object_kinds
 
@@ -34,27 +35,40 @@ _WORD = re.compile(r"\w+")
 
 
 def tokenize(text: str) -> list[str]:
-    """The distinct words of ``text`` in order of first appearance, lower-cased (``\\w+`` runs)."""
-    return list(dict.fromkeys(_WORD.findall(text.lower())))
+    """The distinct words of ``text`` in order of first appearance, lower-cased (``\\w+`` runs,
+    found before lower-casing: lower-casing may add characters that are not ``\\w``, such as
+    the combining dot of ``"İ".lower()``)."""
+    return list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))
 
 
 def _lists_from_objects(name: str, values: np.ndarray, null: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Flatten an object array of lists of strings into ``(items, offsets)``."""
+    """Flatten an object array of lists of strings into ``(items, offsets)`` (rows where
+    ``null`` is set contribute no items)."""
+    rows = values[~null].tolist()
+    if not set(map(type, rows)) <= {list, tuple}:  # numpy arrays, sets, strings, ...: value by value
+        for i in np.flatnonzero(~null):
+            row = values[i]
+            if classify(row) != "list":
+                raise TypeError(f"column {name!r}: row {i} holds {type(row).__name__} {row!r}; a multi_label column "
+                                f"needs a list of strings per row (or None)")
+        rows = [list(row) for row in rows]
+    items, present_lengths = flatten_lists(rows)
     lengths = np.zeros(values.shape[0], dtype=np.int64)
-    items: list[Any] = []
-    for i in np.flatnonzero(~null):
-        row = values[i]
-        if classify(row) != "list":
-            raise TypeError(f"column {name!r}: row {i} holds {type(row).__name__} {row!r}; a multi_label column "
-                            f"needs a list of strings per row (or None)")
-        row = list(row)
-        lengths[i] = len(row)
-        items.extend(row)
+    lengths[~null] = present_lengths
     offsets = np.zeros(values.shape[0] + 1, dtype=np.int64)
     np.cumsum(lengths, out=offsets[1:])
     flat = np.empty(len(items), dtype=object)
     flat[:] = items
     return flat, offsets
+
+
+def _missing_rows(values: np.ndarray) -> np.ndarray:
+    """Which rows of an object array of lists are missing (None, NaN, pandas' NA, ...)."""
+    items = values.tolist()
+    types = set(map(type, items))
+    if types <= {list, tuple, type(None)}:
+        return values == None  # noqa: E711  (elementwise on an object array)
+    return np.fromiter(map(is_missing, items), dtype=np.bool_, count=len(items))
 
 
 def _check_items(name: str, flat: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -63,7 +77,7 @@ def _check_items(name: str, flat: np.ndarray, offsets: np.ndarray) -> np.ndarray
         return flat.astype(object)
     if flat.dtype != object:
         raise TypeError(f"column {name!r}: labels must be strings, got {flat.dtype}")
-    if all(type(x) is str for x in flat.tolist()):
+    if set(map(type, flat.tolist())) <= {str}:
         return flat
     missing = np.fromiter((is_missing(x) for x in flat), dtype=np.bool_, count=flat.size)
     if missing.any():
@@ -96,7 +110,9 @@ class MultiLabelColumn(Column):
         self.row_offsets = row_offsets
         self.row_codes = row_codes
         rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(row_offsets))
-        pairs = np.unique(row_codes.astype(np.int64) * max(n, 1) + rows)
+        pairs = np.sort(row_codes.astype(np.int64) * max(n, 1) + rows)  # np.sort: numpy 2's unique hashes first
+        if pairs.size > 1:
+            pairs = pairs[np.concatenate(([True], pairs[1:] != pairs[:-1]))]  # a label twice in one row
         codes_sorted = pairs // max(n, 1)
         self.post_rows = pairs % max(n, 1)
         self.post_offsets = np.searchsorted(codes_sorted, np.arange(labels.size + 1), "left").astype(np.int64)
@@ -118,11 +134,8 @@ class MultiLabelColumn(Column):
     @classmethod
     def _from_lists(cls, name: str, flat: np.ndarray, offsets: np.ndarray, null: np.ndarray,
                     **extra: Any) -> MultiLabelColumn:
-        if flat.size:
-            labels, codes = np.unique(flat, return_inverse=True)
-        else:
-            labels, codes = np.empty(0, dtype=object), np.empty(0, dtype=np.int64)
-        return cls(name, labels, offsets, codes.astype(np.int32), ~null, **extra)
+        labels, codes = factorize(flat)
+        return cls(name, labels, offsets, codes, ~null, **extra)
 
     @classmethod
     def from_raw(cls, raw: RawColumn) -> MultiLabelColumn:
@@ -133,8 +146,7 @@ class MultiLabelColumn(Column):
             offsets = np.asarray(raw.offsets, dtype=np.int64)
             flat = raw.values
         elif raw.values.dtype == object:
-            obj_null = np.fromiter((is_missing(v) for v in raw.values), dtype=np.bool_, count=n)
-            null = null | obj_null
+            null = null | _missing_rows(raw.values)
             flat, offsets = _lists_from_objects(name, raw.values, null)
         else:
             raise TypeError(f"column {name!r} holds {raw.values.dtype} values; a multi_label column needs a list of "
@@ -238,12 +250,12 @@ class KeywordsColumn(MultiLabelColumn):
     @classmethod
     def from_texts(cls, name: str, text: np.ndarray, null: np.ndarray) -> KeywordsColumn:
         """Tokenise every text (one Python call per row, at build or load time only)."""
-        words = [tokenize(t) if not missing else [] for t, missing in zip(text, null)]
-        lengths = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
+        words = [tokenize(t) if not missing else [] for t, missing in zip(text.tolist(), null.tolist())]
+        items, lengths = flatten_lists(words)
         offsets = np.zeros(len(words) + 1, dtype=np.int64)
         np.cumsum(lengths, out=offsets[1:])
-        flat = np.empty(int(offsets[-1]), dtype=object)
-        flat[:] = [w for row in words for w in row]
+        flat = np.empty(len(items), dtype=object)
+        flat[:] = items
         text = text.copy()
         text[null] = None
         return cls._from_lists(name, flat, offsets, null, text=text)
@@ -268,11 +280,11 @@ class KeywordsColumn(MultiLabelColumn):
         return cls.from_texts(name, v, null)
 
     def _needle(self, label: Any) -> str:
-        word = super()._needle(label).lower()
+        word = super()._needle(label)
         if not _WORD.fullmatch(word):
             raise ValueError(f"column {self.name!r} is keywords: it matches single words (letters, digits, _), got "
                              f"{label!r}; use contains_all([...]) for several words")
-        return word
+        return word.lower()
 
     def take(self, rows: np.ndarray) -> np.ndarray:
         rows = np.asarray(rows, dtype=np.int64)

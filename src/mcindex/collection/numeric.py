@@ -14,6 +14,9 @@ finer input is floored to the microsecond, time zones are converted to UTC and d
 from __future__ import annotations
 
 import datetime as _dt
+import math
+import re
+import sys
 from typing import Any
 
 import numpy as np
@@ -22,20 +25,23 @@ from ..bitmap import Bitmap
 from ._optional import require
 from .columns import Column, RawColumn, check_valid_array, classify, ids_to_bitmap, object_kinds
 
-__all__ = ["NumericColumn", "to_timestamp"]
+__all__ = ["NumericColumn", "floor_us", "to_timestamp"]
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _US = np.dtype("datetime64[us]")
 # ticks of each datetime64 unit finer than a microsecond, per microsecond
 _FINER_THAN_US = {"ns": 1_000, "ps": 1_000_000, "fs": 1_000_000_000, "as": 1_000_000_000_000}
+# a UTC offset ending an ISO-8601 date and time: Z, +02, +02:00, -0130
+_UTC_OFFSET = re.compile(r"T.*([Zz]|[+-]\d\d(:?\d\d)?)$")
 
 
 def to_timestamp(value: Any) -> np.datetime64 | None:
     """``value`` as a ``np.datetime64`` (its own unit), or None when it is not a timestamp.
 
     Accepts ``np.datetime64``, ``datetime.datetime`` (aware ones are converted to UTC),
-    ``datetime.date``, pandas ``Timestamp`` and ISO-8601 strings. Raises ValueError for an
-    unparseable string.
+    ``datetime.date``, pandas ``Timestamp`` and ISO-8601 strings (one with a UTC offset is
+    converted to UTC; note that DuckDB ignores the offset of such a string in a SQL ``where``).
+    Raises ValueError for an unparseable string.
     """
     if isinstance(value, np.datetime64):
         return value
@@ -50,23 +56,31 @@ def to_timestamp(value: Any) -> np.datetime64 | None:
     if isinstance(value, _dt.date):
         return np.datetime64(value, "D")
     if isinstance(value, (str, np.str_)):
+        text = str(value).strip().replace(" ", "T", 1)
         try:
-            return np.datetime64(str(value).strip().replace(" ", "T", 1))
+            if _UTC_OFFSET.search(text):  # numpy warns on offsets; datetime reads them (to the microsecond)
+                return to_timestamp(_dt.datetime.fromisoformat(text))
+            return np.datetime64(text)
         except ValueError:
             raise ValueError(f"cannot read {value!r} as a timestamp (use ISO 8601, e.g. '2024-01-31 12:00')") from None
     return None
 
 
-def _floor_us(ts: np.datetime64) -> tuple[int, bool]:
-    """``(microseconds since the epoch, floored; whether that is exact)``."""
+def floor_us(ts: np.datetime64) -> tuple[int, bool] | str:
+    """``(microseconds since the epoch, floored; whether that is exact)``, or ``"below"`` /
+    ``"above"`` for a timestamp outside the ``datetime64[us]`` range (about +-290,000 years),
+    which numpy's unit conversion would silently wrap around."""
     if np.isnat(ts):
         raise ValueError("comparing with NaT matches nothing; use .is_null() to select missing values")
     unit, _ = np.datetime_data(ts.dtype)
+    ticks = int(ts.astype(np.int64))
     if unit in _FINER_THAN_US:
-        ticks = int(ts.astype(np.int64))
         per = _FINER_THAN_US[unit]
         return ticks // per, ticks % per == 0
-    return int(ts.astype(_US).astype(np.int64)), True
+    us = ts.astype(_US)
+    if np.isnat(us) or us.astype(ts.dtype) != ts:  # out of range: the conversion overflowed
+        return "above" if ticks > 0 else "below"
+    return int(us.astype(np.int64)), True
 
 
 class NumericColumn(Column):
@@ -121,12 +135,15 @@ class NumericColumn(Column):
             if kinds <= {"int"}:
                 try:
                     values = np.zeros(v.shape[0], dtype=np.int64)
-                    values[~null] = np.array([int(x) for x in present], dtype=np.int64)
+                    values[~null] = np.array(present.tolist(), dtype=np.int64)
                 except OverflowError:
                     raise ValueError(f"column {name!r}: integers must fit in int64") from None
             elif kinds <= {"int", "float"}:
-                values = np.full(v.shape[0], np.nan)
-                values[~null] = np.array([float(x) for x in present], dtype=np.float64)
+                try:
+                    values = np.full(v.shape[0], np.nan)
+                    values[~null] = np.array(present.tolist(), dtype=np.float64)
+                except OverflowError:
+                    raise ValueError(f"column {name!r}: an integer is beyond the float64 range") from None
             elif kinds == {"timestamp"}:
                 values = np.zeros(v.shape[0], dtype=_US)
                 values[~null] = np.array([np.datetime64(to_timestamp(x)).astype(_US) for x in present], dtype=_US)
@@ -174,14 +191,17 @@ class NumericColumn(Column):
             ts = to_timestamp(value)
             if ts is None:
                 raise self._refuse_literal(value)
-            return _floor_us(ts)
+            return floor_us(ts)
         kind = classify(value)
         if kind not in ("int", "float"):
             raise self._refuse_literal(value)
         if kind == "float" and np.isnan(value):
             raise ValueError("comparing with NaN matches nothing; use .is_null() to select missing values")
         if self.values.dtype == np.float64:
-            return float(value), True
+            try:
+                return float(value), True  # rounds like DuckDB's cast of the literal to DOUBLE
+            except OverflowError:  # an int beyond the float range: above or below every finite value
+                return (sys.float_info.max, False) if value > 0 else (-math.inf, False)
         if kind == "float" and np.isinf(value):
             return "above" if value > 0 else "below"
         key = int(value) if kind == "int" else int(np.floor(value))

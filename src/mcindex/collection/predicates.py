@@ -94,9 +94,24 @@ def _sql_literal(value: Any) -> str:
     ts = to_timestamp(value) if isinstance(value, (_dt.date, np.datetime64)) or hasattr(value, "to_datetime64") \
         else None
     if ts is not None:
-        text = str(np.datetime64(ts, "us")).replace("T", " ")
-        return f"TIMESTAMP '{text}'"
+        return _sql_timestamp(ts)
     raise TypeError(f"no SQL form for {type(value).__name__} {value!r}")
+
+
+def _sql_timestamp(ts: np.datetime64) -> str:
+    """A timestamp literal as DuckDB compares it with a ``TIMESTAMP`` (microsecond) column, the
+    way :class:`~.numeric.NumericColumn` does: exact to the microsecond; a value finer than that
+    lies strictly between two microseconds, written as the ``TIMESTAMP_NS`` half-way between
+    them (every comparison with a microsecond value then comes out the same); beyond the
+    microsecond range it is DuckDB's infinite timestamp."""
+    from .numeric import floor_us
+
+    key = floor_us(ts)
+    if isinstance(key, str):
+        return "CAST('infinity' AS TIMESTAMP)" if key == "above" else "CAST('-infinity' AS TIMESTAMP)"
+    us, exact = key
+    text = str(np.datetime64(us, "us")).replace("T", " ")
+    return f"TIMESTAMP '{text}'" if exact else f"TIMESTAMP_NS '{text}500'"
 
 
 # ---- the tree -----------------------------------------------------------------------------------

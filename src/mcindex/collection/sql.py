@@ -64,12 +64,49 @@ def check_where(where: Any) -> str:
     return text
 
 
-def _clean_message(exc: BaseException) -> str:
-    """DuckDB's message without the internal row-number column among the suggestions, nor the
-    internal name of the Arrow relation that older DuckDB versions put before column names."""
-    text = re.sub(r"arrow_object_[0-9a-f]+\.", "", str(exc))
-    text = re.sub(rf',?\s*"?{ROW}"?(?=[,\s]|$)', "", text)
-    return " ".join(text.split())
+_MAX_POSITION_SEARCH = 20_000  # characters of where text searched for DuckDB's caret (quadratic at worst)
+_LINE = re.compile(r"\n\s*LINE (\d+): (.*)\n(\s*)(\^+)\s*$", re.S)
+
+
+def _position(snippet: str, caret: int, width: int, text: str) -> int | None:
+    """Where in ``text`` (0-based) DuckDB's caret points. DuckDB shows a line of the SQL it ran
+    (the user's text inside its own ``SELECT ...`` / ``... WHERE (...)``, cut with ``...``) and
+    a caret under it: the position is the one where the snippet around the caret best matches
+    ``text`` (longest common context on both sides)."""
+    before = snippet[:caret].removeprefix("...")
+    after = snippet[caret:].removesuffix("...")
+    if not after[:width].strip() or len(text) > _MAX_POSITION_SEARCH:
+        return None
+    best, best_score = None, 0
+    for p in range(len(text) + 1):
+        left = 0
+        while left < min(p, len(before)) and text[p - left - 1] == before[-left - 1]:
+            left += 1
+        right = 0
+        while right < min(len(text) - p, len(after)) and text[p + right] == after[right]:
+            right += 1
+        if right >= min(width, len(after)) and left + right > best_score:
+            best, best_score = p, left + right
+    return best
+
+
+def _clean_message(exc: BaseException, text: str) -> str:
+    """DuckDB's message about the user's ``text``, on one line: the caret under DuckDB's own SQL
+    becomes a position in ``text``; the internal row-number column and the internal name of
+    the Arrow relation are left out."""
+    message = str(exc)
+    where = ""
+    match = _LINE.search(message)
+    if match:
+        message = message[: match.start()]
+        indent = len(match.group(3).split("\n")[-1]) - len(f"LINE {match.group(1)}: ")
+        pos = _position(match.group(2), indent, len(match.group(4)), text)
+        if pos is not None:
+            where = f" (at position {pos} of the where string, before {text[pos:pos + 20]!r})"
+    message = re.sub(r"arrow_object_[0-9a-f]+\.", "", message)
+    message = re.sub(rf',?\s*"?{ROW}"?(?=[,\s]|$)', "", message)
+    message = re.sub(r"\s*Candidate bindings:\s*$", "", message.strip())
+    return " ".join(message.split()) + where
 
 
 class SqlFilter:
@@ -113,5 +150,5 @@ class SqlFilter:
             try:
                 rows = relation.filter(text).project(f'"{ROW}"').fetchnumpy()[ROW]
             except self._duckdb.Error as exc:
-                raise ValueError(f"where {where!r}: {_clean_message(exc)}") from None
+                raise ValueError(f"where {where!r}: {_clean_message(exc, text)}") from None
         return ids_to_bitmap(np.asarray(rows, dtype=np.int64), self._n)

@@ -57,8 +57,8 @@ from .columns import Column
 from .ids import ExternalIds
 from .table import build_columns, read_attributes
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "CollectionFormatError", "load_collection", "save_collection",
-           "read_manifest"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "CollectionFormatError", "check_target", "load_collection",
+           "read_manifest", "save_collection"]
 
 FORMAT = "mcindex-collection"
 FORMAT_VERSION = 1
@@ -142,6 +142,34 @@ def _write_attributes(directory: str, columns: Mapping[str, Column], fmt: str) -
     return os.path.basename(path)
 
 
+def check_target(path: str | os.PathLike[str]) -> str:
+    """The absolute path a collection would be saved to, after every check that writes nothing
+    (run before an expensive build, so that a bad output path fails first).
+
+    Raises:
+        ValueError: a path with no name (``/``).
+        FileNotFoundError: its parent directory does not exist.
+        FileExistsError: it exists and is not a collection directory (a file, a symlink, or a
+            non-empty directory without a manifest), which a save never replaces.
+        PermissionError: the parent directory is not writable.
+    """
+    target = os.path.abspath(os.fspath(path)).rstrip(os.sep)
+    parent, base = os.path.split(target)
+    if not base:
+        raise ValueError(f"cannot save a collection as {os.fspath(path)!r}")
+    if not os.path.isdir(parent):
+        raise FileNotFoundError(2, "No such directory", parent)
+    if os.path.lexists(target):
+        if not os.path.isdir(target) or os.path.islink(target):
+            raise FileExistsError(f"{target} exists and is not a collection directory; refusing to replace it")
+        if os.listdir(target) and not os.path.exists(os.path.join(target, MANIFEST)):
+            raise FileExistsError(f"{target} is a non-empty directory without {MANIFEST} (not a collection); "
+                                  f"refusing to replace it")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(13, "Permission denied (cannot create the collection there)", parent)
+    return target
+
+
 def save_collection(path: str | os.PathLike[str], index: Any, columns: Mapping[str, Column],
                     ids: ExternalIds | None, *, attributes_format: str = "auto") -> None:
     """Write a collection directory atomically (see the module docstring).
@@ -161,22 +189,14 @@ def save_collection(path: str | os.PathLike[str], index: Any, columns: Mapping[s
         attributes_format = "arrow" if available("pyarrow") else "npz"
     if attributes_format not in ATTRIBUTE_FILES:
         raise ValueError(f"attributes_format must be 'auto', 'arrow' or 'npz', got {attributes_format!r}")
-    target = os.path.abspath(os.fspath(path))
-    parent, base = os.path.split(target.rstrip(os.sep))
-    if not base:
-        raise ValueError(f"cannot save a collection as {target!r}")
-    if not os.path.isdir(parent):
-        raise FileNotFoundError(2, "No such directory", parent)
-    if os.path.lexists(target):
-        if not os.path.isdir(target) or os.path.islink(target):
-            raise FileExistsError(f"{target} exists and is not a collection directory; refusing to replace it")
-        if os.listdir(target) and not os.path.exists(os.path.join(target, MANIFEST)):
-            raise FileExistsError(f"{target} is a non-empty directory without {MANIFEST} (not a collection); "
-                                  f"refusing to replace it")
-
+    target = check_target(path)
+    parent, base = os.path.split(target)
     token = secrets.token_hex(6)
     tmp = os.path.join(parent, f".{base}.{token}.tmp")
-    os.mkdir(tmp)
+    try:
+        os.mkdir(tmp)
+    except OSError as exc:  # name the collection, not the temporary directory
+        raise type(exc)(exc.errno, f"cannot write the collection {target}: {exc.strerror}", parent) from None
     try:
         index.save(os.path.join(tmp, INDEX_FILE))
         attr_file = _write_attributes(tmp, columns, attributes_format)

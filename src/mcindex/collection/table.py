@@ -109,9 +109,7 @@ def _raw_from_sequence(name: str, x: Any) -> RawColumn:
     if isinstance(x, (str, bytes)) or not hasattr(x, "__len__"):
         raise TypeError(f"column {name!r} must be a sequence with one value per row, got {type(x).__name__}")
     # Element by element into an object array: np.asarray would silently turn [1, "a"] into strings.
-    values = np.empty(len(x), dtype=object)
-    for i, v in enumerate(x):
-        values[i] = v
+    values = np.fromiter(x, dtype=object, count=len(x))
     return RawColumn(name, values)
 
 
