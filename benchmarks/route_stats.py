@@ -13,8 +13,15 @@ import argparse
 import os
 import time
 
+import numpy as np
+
 import mcindex
 from mcindex import datasets, evaluate, workloads
+
+
+def routes(st: dict) -> str:
+    names, counts = np.unique(st["strategy"], return_counts=True)
+    return ", ".join(f"{n} {c}" for n, c in zip(names, counts))
 
 
 def main() -> None:
@@ -31,8 +38,8 @@ def main() -> None:
     if not os.path.exists(args.index):
         mcindex.Index.build(ds.data, ds.metric, progress=True, stats_sample=0).save(args.index)
     index = mcindex.Index.load(args.index)
-    print("| workload | selectivity | ef | recall@10 | QPS | distances | expansions | groups | seeds |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| workload | selectivity | ef | recall@10 | QPS | distances | expansions | groups | seeds | routes | fallbacks |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|")
     for case in args.cases.split(","):
         name, s = case.split(":")
         wl = workloads.make(name, ds, float(s), seed=0)
@@ -44,7 +51,7 @@ def main() -> None:
             qps = ds.n_queries / (time.perf_counter() - t0)
             print(f"| {name} | {s} | {ef} | {evaluate.recall(ids, truth):.3f} | {qps:,.0f} | "
                   f"{st['distances'].mean():,.0f} | {st['expansions'].mean():,.0f} | {st['cliques'].mean():,.0f} | "
-                  f"{st['seeds'].mean():,.0f} |", flush=True)
+                  f"{st['seeds'].mean():,.0f} | {routes(st)} | {int(st['fallback'].sum())} |", flush=True)
 
 
 if __name__ == "__main__":
