@@ -24,6 +24,7 @@
 #include <omp.h>
 
 #include "bitset.hpp"
+#include "parallel.hpp"
 #include "distance/distance.hpp"
 #include "index/mci_build.hpp"
 #include "search/exact_search.hpp"
@@ -86,6 +87,50 @@ nb::ndarray<nb::numpy, float, nb::ndim<2>> kernel_pairwise(const std::string& le
   return out;
 }
 
+// Ctrl-C during a long search. Python runs signal handlers only on the main thread, and only
+// when asked: the core's calling thread, between units of work, takes the GIL back at most every
+// 50 ms (see Interrupt) and runs them here. A handler's exception (KeyboardInterrupt) stops the
+// search and is re-raised once the worker threads have stopped.
+unsigned long g_main_thread = 0;  // threading.main_thread().ident, set when the module loads
+
+class SignalPoll {
+ public:
+  SignalPoll() : active_(PyThread_get_thread_ident() == g_main_thread) {}
+
+  bool operator()() {
+    nb::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() == 0) return true;
+    error_ = std::make_unique<nb::python_error>();
+    return false;
+  }
+
+  // An Interrupt polling this object, or one that never polls (off the main thread).
+  Interrupt::Check check() {
+    if (!active_) return {};
+    return [this] { return (*this)(); };
+  }
+
+  // With the GIL held, after the call: raise the handler's exception, if any.
+  void rethrow(const Interrupt& interrupt) {
+    if (error_) {
+      nb::python_error e = std::move(*error_);
+      error_.reset();
+      throw e;
+    }
+    if (interrupt.stopped()) throw std::runtime_error("search cancelled");
+  }
+
+ private:
+  bool active_;
+  std::unique_ptr<nb::python_error> error_;
+};
+
+// Results of nq x k entries; refuses sizes whose byte count would overflow.
+void check_result_size(std::size_t nq, std::size_t k) {
+  if (k != 0 && nq > (std::size_t{1} << 62) / k / sizeof(std::int64_t))
+    throw std::invalid_argument("nq * k is too large for the result arrays");
+}
+
 // Filters in core form; the lists keep the arrays alive for the call.
 struct FilterSet {
   std::vector<FilterView> views;
@@ -102,6 +147,8 @@ FilterSet collect_filters(nb::list filter_words, nb::list filter_ids, std::size_
     if (!filter_words[f].is_none()) {
       Words w = nb::cast<Words>(filter_words[f]);
       if (w.shape(0) != (n + 63) / 64) throw std::invalid_argument("filter bitset has the wrong number of words");
+      if (n % 64 != 0 && (w.data()[n / 64] >> (n % 64)) != 0)  // seeds are drawn from whole words
+        throw std::invalid_argument("filter bitset has bits set past the number of points");
       fs.views[f].bits = BitsetView{w.data(), n};
       fs.words.push_back(w);
     } else if (need_words) {
@@ -143,14 +190,20 @@ exact_search_binding(Matrix data, Matrix queries, std::size_t k, int metric, nb:
   FilterSet fs = collect_filters(filter_words, filter_ids, n, false);
   const std::int32_t* foq = check_filter_of_query(filter_of_query, nq, fs.views.size());
 
+  if (threads < 0 || threads > 4096) throw std::invalid_argument("threads must be in [0, 4096]");
+  check_result_size(nq, k);
+
   auto ids = owned_matrix<std::int64_t>(nq, k);
   auto dists = owned_matrix<float>(nq, k);
   VectorView base{data.data(), n, dim, dim};
-  ExactSearchParams params{k, static_cast<Metric>(metric), threads};
+  SignalPoll signals;
+  Interrupt interrupt(signals.check());
+  ExactSearchParams params{k, static_cast<Metric>(metric), threads, &interrupt};
   {
     nb::gil_scoped_release release;
     exact_search(base, queries.data(), nq, fs.views.data(), foq, params, ids.data(), dists.data());
   }
+  signals.rethrow(interrupt);
   return {ids, dists};
 }
 
@@ -309,9 +362,19 @@ nb::dict build_mci_binding(Matrix vectors, std::size_t dim, int metric, std::siz
 using U64Vec = nb::ndarray<const std::uint64_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 using U32Vec = nb::ndarray<const std::uint32_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 
+// Shape and ends of a CSR. The ids inside are not checked here (O(size) per search call): the
+// Index object only ever holds arrays its build produced or that load_index validated.
 void check_csr(const U64Vec& offsets, std::size_t rows, std::size_t values, const char* what) {
-  if (offsets.shape(0) != rows + 1 || offsets.data()[0] != 0 || offsets.data()[rows] != values)
+  if (offsets.shape(0) == 0 || offsets.shape(0) - 1 != rows || offsets.data()[0] != 0 ||
+      offsets.data()[rows] != values)
     throw std::invalid_argument(std::string(what) + " offsets do not match their values");
+}
+
+std::uint64_t popcount(const FilterView& f) {
+  const std::size_t words = (f.bits.n + 63) / 64;
+  std::uint64_t count = 0;
+  for (std::size_t w = 0; w < words; ++w) count += static_cast<std::uint64_t>(__builtin_popcountll(f.bits.words[w]));
+  return count;
 }
 
 nb::tuple mci_search_binding(Matrix vectors, std::size_t dim, int metric, U64Vec nav_offsets,
@@ -328,12 +391,20 @@ nb::tuple mci_search_binding(Matrix vectors, std::size_t dim, int metric, U64Vec
   if (k == 0 || k > (std::size_t{1} << 30) || ef == 0 || ef > (std::size_t{1} << 30)) throw std::invalid_argument("k and ef must be in [1, 2^30]");
   if (threads < 1 || threads > 4096) throw std::invalid_argument("threads must be in [1, 4096]");
   if (n == 0 || entry >= n) throw std::invalid_argument("entry point out of range");
+  if (clique_offsets.shape(0) == 0) throw std::invalid_argument("group offsets must not be empty");
   const std::size_t C = clique_offsets.shape(0) - 1;
   check_csr(nav_offsets, n, nav_neighbors.shape(0), "navigable graph");
   check_csr(clique_offsets, C, clique_members.shape(0), "group");
   check_csr(node_offsets, n, node_cliques.shape(0), "membership");
   FilterSet fs = collect_filters(filter_words, filter_ids, n, true);
   if (valid_count.shape(0) != fs.views.size()) throw std::invalid_argument("one valid count per filter is needed");
+  // The traversal indexes the id list by rank (seeds spread over the valid set): a count that
+  // disagrees with the filter would read past it.
+  for (std::size_t f = 0; f < fs.views.size(); ++f) {
+    const std::uint64_t bits = popcount(fs.views[f]);
+    if (valid_count.data()[f] != bits || (fs.views[f].ids != nullptr && fs.views[f].n_ids != bits))
+      throw std::invalid_argument("a valid count disagrees with its filter");
+  }
   const std::int32_t* foq = check_filter_of_query(filter_of_query, nq, fs.views.size());
 
   MciView ix;
@@ -360,15 +431,21 @@ nb::tuple mci_search_binding(Matrix vectors, std::size_t dim, int metric, U64Vec
   p.graph_min_fraction = graph_min_fraction;
   if (!(exact_cost_ratio >= 0.0) || !std::isfinite(exact_cost_ratio)) throw std::invalid_argument("exact_cost_ratio must be finite and >= 0");
   p.exact_cost_ratio = exact_cost_ratio;
+  if (!(graph_min_fraction >= 0.0)) throw std::invalid_argument("graph_min_fraction must be >= 0");  // NaN too
+  check_result_size(nq, k);
 
   auto ids = owned_matrix<std::int64_t>(nq, k);
   auto dists = owned_matrix<float>(nq, k);
   std::vector<QueryStats> stats(nq);
+  SignalPoll signals;
+  Interrupt interrupt(signals.check());
+  p.interrupt = &interrupt;
   {
     nb::gil_scoped_release release;
     mci_search(ix, queries.data(), nq, fs.views.data(), foq, valid_count.data(), p, ids.data(), dists.data(),
                stats.data());
   }
+  signals.rethrow(interrupt);
   auto st = owned_matrix<std::int64_t>(nq, 7);
   for (std::size_t q = 0; q < nq; ++q) {
     std::int64_t* r = st.data() + q * 7;
@@ -386,6 +463,7 @@ nb::tuple mci_search_binding(Matrix vectors, std::size_t dim, int metric, U64Vec
 
 NB_MODULE(_core, m) {
   m.doc() = "mcindex C++ core (internal; use the mcindex package API)";
+  g_main_thread = nb::cast<unsigned long>(nb::module_::import_("threading").attr("main_thread")().attr("ident"));
   m.def("simd_level", []() { return std::string(simd_level_name(kernels().level)); },
         "The SIMD instruction set the distance kernels use on this CPU.");
   m.def("available_simd_levels", &available_levels,

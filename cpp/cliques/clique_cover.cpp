@@ -168,9 +168,16 @@ CliqueCover build_clique_cover(const BuildContext& ctx, const KnnPool& pool, con
         if (begin >= seeds.size() || cancelled.load(std::memory_order_relaxed) ||
             errors.stop.load(std::memory_order_relaxed))
           break;
-        if (t == 0 && !ctx.report("clique cover", n - seeds.size() + begin, n)) cancelled.store(true);
         std::size_t end = std::min(seeds.size(), begin + kChunk);
-        for (std::size_t i = begin; i < end; ++i) runner.process(seeds[i], alpha, fallback, sc, lists[t]);
+        for (std::size_t i = begin; i < end; ++i) {
+          // Thread 0 (the caller) reports between seeds: a seed's local graph can take
+          // milliseconds, and Ctrl-C should not wait for a whole chunk of them.
+          if (t == 0 && !ctx.report("clique cover", n - seeds.size() + i, n)) {
+            cancelled.store(true);
+            break;
+          }
+          runner.process(seeds[i], alpha, fallback, sc, lists[t]);
+        }
       }
     });
     errors.rethrow();

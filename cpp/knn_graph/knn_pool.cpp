@@ -78,8 +78,13 @@ KnnPool build_pool(const BuildContext& ctx, const FixedGraph& g, std::size_t poo
     for (;;) {
       std::size_t begin = next.fetch_add(kChunk, std::memory_order_relaxed);
       if (begin >= n || cancelled.load(std::memory_order_relaxed) || errors.stop.load(std::memory_order_relaxed)) break;
-      if (reporter && !ctx.report("kNN pool", begin, n)) cancelled.store(true);
-      for (std::size_t i = begin; i < std::min(n, begin + kChunk); ++i) fill(sc, pool, order[i]);
+      for (std::size_t i = begin; i < std::min(n, begin + kChunk); ++i) {
+        if (reporter && !ctx.report("kNN pool", i, n)) {  // between points: Ctrl-C answers fast
+          cancelled.store(true);
+          break;
+        }
+        fill(sc, pool, order[i]);
+      }
     }
   });
   errors.rethrow();

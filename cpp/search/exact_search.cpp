@@ -96,40 +96,41 @@ void exact_search(const VectorView& base, const float* queries, std::size_t nq,
   std::size_t n_groups = (nq + group - 1) / group;
   threads = std::min(threads, n_groups);
 
-  // Every thread must reach the `omp for` (its barrier would otherwise wait forever), so
-  // failures are caught per step and the remaining iterations are skipped.
-  RegionErrors errors;
-#pragma omp parallel num_threads(static_cast<int>(threads))
-  {
+  struct Scratch {
     std::unique_ptr<BlockScanner> scanner;
     std::vector<QueryState> states;
-    errors.run([&] {
-      scanner = std::make_unique<BlockScanner>(base, p.metric);
-      states.assign(group, QueryState(p.k, base.n));
-    });
-#pragma omp for schedule(dynamic, 1)
-    for (std::int64_t g = 0; g < static_cast<std::int64_t>(n_groups); ++g) {
-      if (errors.stop.load(std::memory_order_relaxed)) continue;
-      errors.run([&] {
-        std::size_t q0 = static_cast<std::size_t>(g) * group;
-        std::size_t gq = std::min(group, nq - q0);
+  };
+  Interrupt* interrupt = p.interrupt;
+  parallel_for(
+      n_groups, static_cast<int>(threads), 1, interrupt,
+      [&] {
+        Scratch s;
+        s.scanner = std::make_unique<BlockScanner>(base, p.metric);
+        s.states.assign(group, QueryState(p.k, base.n));
+        return s;
+      },
+      [&](Scratch& s, std::size_t g) {
+        const std::size_t q0 = g * group;
+        const std::size_t gq = std::min(group, nq - q0);
         for (std::size_t i = 0; i < gq; ++i) {
-          QueryState& s = states[i];
-          std::size_t q = q0 + i;
-          s.vec = queries + q * base.dim;
-          s.filter = (filter_of_query != nullptr && filter_of_query[q] >= 0) ? &filters[filter_of_query[q]] : nullptr;
-          s.cursor = 0;
+          QueryState& st = s.states[i];
+          const std::size_t q = q0 + i;
+          st.vec = queries + q * base.dim;
+          st.filter = (filter_of_query != nullptr && filter_of_query[q] >= 0) ? &filters[filter_of_query[q]] : nullptr;
+          st.cursor = 0;
+          st.top.clear();
         }
         for (std::size_t first = 0; first < base.n; first += kBlock) {
-          std::size_t end = std::min(first + kBlock, base.n);
-          for (std::size_t i = 0; i < gq; ++i) scanner->scan(states[i], first, end);
+          if (interrupt != nullptr) {
+            interrupt->poll();
+            if (interrupt->stopped()) return;
+          }
+          const std::size_t end = std::min(first + kBlock, base.n);
+          for (std::size_t i = 0; i < gq; ++i) s.scanner->scan(s.states[i], first, end);
         }
         for (std::size_t i = 0; i < gq; ++i)
-          states[i].top.write_sorted(out_ids + (q0 + i) * p.k, out_dists + (q0 + i) * p.k);
+          s.states[i].top.write_sorted(out_ids + (q0 + i) * p.k, out_dists + (q0 + i) * p.k);
       });
-    }
-  }
-  errors.rethrow();
 }
 
 }  // namespace mcindex

@@ -6,6 +6,7 @@
 
 #include "bitset.hpp"
 #include "distance/distance.hpp"
+#include "parallel.hpp"
 
 namespace mcindex {
 
@@ -22,6 +23,9 @@ struct ExactSearchParams {
   std::size_t k = 10;
   Metric metric = Metric::L2;
   int threads = 0;  // 0: OpenMP's default
+  // Optional: polled between blocks of rows; once it is stopped the call returns early and
+  // the output is incomplete (the caller discards it).
+  Interrupt* interrupt = nullptr;
 };
 
 // queries: nq x dim, contiguous. filters[filter_of_query[q]] is query q's allowed set;

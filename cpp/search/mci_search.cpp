@@ -41,8 +41,11 @@ Strategy plan(const MciSearchParams& p, std::size_t n, std::uint64_t valid) {
 class Searcher {
  public:
   Searcher(const MciView& ix, const MciSearchParams& p)
-      : ix_(ix), p_(p), kern_(&kernels()), visited_(thread_points(ix.base.n)),
-        clique_seen_(thread_groups(ix.n_cliques)), top_(p.k, ix.base.n) {
+      : ix_(ix), p_(p), kern_(&kernels()),
+        // ef is raised to k; a list longer than the index holds every point already (and a
+        // huge ef or k must not reserve memory for slots that can never fill).
+        list_size_(std::max<std::size_t>(1, std::min(std::max(p.ef, p.k), ix.base.n))),
+        visited_(thread_points(ix.base.n)), clique_seen_(thread_groups(ix.n_cliques)), top_(p.k, ix.base.n) {
     fresh_.reserve(kBlock);
     dists_.reserve(kBlock);
   }
@@ -63,7 +66,7 @@ class Searcher {
     if (planned_) {
       // A walk that scores this many points without finding a better valid one is crossing a
       // region the filter excludes (about 8 L valid points would be met at random).
-      idle_limit = static_cast<std::uint64_t>(8.0 * static_cast<double>(std::max(p_.ef, p_.k)) *
+      idle_limit = static_cast<std::uint64_t>(8.0 * static_cast<double>(list_size_) *
                                               static_cast<double>(ix_.base.n) / static_cast<double>(std::max<std::uint64_t>(valid, 1))) + 256;
     }
     bool done = true;
@@ -110,7 +113,7 @@ class Searcher {
   // 1-30% (BENCHMARKS.md): it scores fewer points but reads 32x more adjacency lists. Returns false when `budget` distances were
   // spent first (the caller then falls back to the exact scan).
   bool graph(const float* q, std::uint64_t budget, std::uint64_t idle_limit, QueryStats& st) {
-    const std::size_t L = std::max(p_.ef, p_.k);
+    const std::size_t L = list_size_;
     res_.reset(L);
     heap_.clear();
     visited_.next_epoch();
@@ -226,7 +229,7 @@ class Searcher {
   // point scores the unvisited valid members of its unvisited groups (and, optionally, of its
   // navigable-graph neighbours, for long-range links).
   bool cliques(const float* q, std::uint64_t valid, std::uint64_t budget, QueryStats& st) {
-    const std::size_t L = std::max(p_.ef, p_.k);
+    const std::size_t L = list_size_;
     cand_.reset(L);
     visited_.next_epoch();
     clique_seen_.next_epoch();
@@ -300,10 +303,11 @@ class Searcher {
   };
   static bool farther(const Near& a, const Near& b) { return a.dist > b.dist || (a.dist == b.dist && a.id > b.id); }
 
+  const std::size_t list_size_;  // L: the candidate list of the traversals
   const FilterView* filter_ = nullptr;
   std::vector<Near> heap_;  // min-heap (by `farther`) of graph candidates
-  std::uint64_t last_found_ = 0;
-  bool planned_ = false;  // the planner chose the route: it may hand the query to the exact scan  // distance count when the graph walk last improved its results
+  std::uint64_t last_found_ = 0;  // distance count when the graph walk last improved its results
+  bool planned_ = false;         // the planner chose the route: it may hand the query to the exact scan
   VisitedSet& visited_;
   VisitedSet& clique_seen_;
   CandidateList cand_, res_;
@@ -330,8 +334,9 @@ void exact_batch(const MciView& index, const float* queries, const std::vector<s
     std::copy(queries + which[i] * dim, queries + (which[i] + 1) * dim, qs.begin() + static_cast<std::ptrdiff_t>(i * dim));
     foq[i] = filter_of_query != nullptr ? filter_of_query[which[i]] : -1;
   }
-  exact_search(index.base, qs.data(), m, filters, foq.data(), ExactSearchParams{p.k, index.metric, p.threads},
-               ids.data(), ds.data());
+  exact_search(index.base, qs.data(), m, filters, foq.data(),
+               ExactSearchParams{p.k, index.metric, p.threads, p.interrupt}, ids.data(), ds.data());
+  if (p.interrupt != nullptr && p.interrupt->stopped()) return;
   for (std::size_t i = 0; i < m; ++i) {
     std::copy(ids.begin() + static_cast<std::ptrdiff_t>(i * p.k), ids.begin() + static_cast<std::ptrdiff_t>((i + 1) * p.k),
               out_ids + which[i] * p.k);
@@ -365,27 +370,28 @@ void mci_search(const MciView& index, const float* queries, std::size_t nq, cons
   exact_batch(index, queries, exact_queries, filters, filter_of_query, p, out_ids, out_dists, stats);
   if (exact_queries.size() == nq) return;
 
+  if (p.interrupt != nullptr && p.interrupt->stopped()) return;
+
   const int threads = std::max(1, std::min<int>(p.threads, static_cast<int>(nq - exact_queries.size())));
   std::vector<std::vector<std::size_t>> overran(static_cast<std::size_t>(threads));
-  RegionErrors errors;
-#pragma omp parallel num_threads(threads)
-  {
+  struct Scratch {
     std::unique_ptr<Searcher> searcher;
-    errors.run([&] { searcher = std::make_unique<Searcher>(index, p); });
-    std::vector<std::size_t>& mine = overran[static_cast<std::size_t>(omp_get_thread_num())];
-#pragma omp for schedule(dynamic, 4)
-    for (std::int64_t q = 0; q < static_cast<std::int64_t>(nq); ++q) {
-      if (route[q] == Strategy::Exact || errors.stop.load(std::memory_order_relaxed)) continue;
-      errors.run([&] {
-        const std::int32_t fi = filter_index(static_cast<std::size_t>(q));
-        if (!searcher->search(queries + static_cast<std::size_t>(q) * dim, fi >= 0 ? &filters[fi] : nullptr,
-                              stats[q].valid, route[q], out_ids + q * p.k, out_dists + q * p.k, stats[q])) {
-          mine.push_back(static_cast<std::size_t>(q));
+    std::vector<std::size_t>* overran;
+  };
+  parallel_for(
+      nq, threads, 4, p.interrupt,
+      [&] {
+        return Scratch{std::make_unique<Searcher>(index, p), &overran[static_cast<std::size_t>(omp_get_thread_num())]};
+      },
+      [&](Scratch& s, std::size_t q) {
+        if (route[q] == Strategy::Exact) return;
+        const std::int32_t fi = filter_index(q);
+        if (!s.searcher->search(queries + q * dim, fi >= 0 ? &filters[fi] : nullptr, stats[q].valid, route[q],
+                                out_ids + q * p.k, out_dists + q * p.k, stats[q])) {
+          s.overran->push_back(q);
         }
       });
-    }
-  }
-  errors.rethrow();
+  if (p.interrupt != nullptr && p.interrupt->stopped()) return;
   std::vector<std::size_t> fallback;
   for (const auto& list : overran) fallback.insert(fallback.end(), list.begin(), list.end());
   std::sort(fallback.begin(), fallback.end());

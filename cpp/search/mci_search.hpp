@@ -44,6 +44,9 @@ struct MciSearchParams {
   // the valid points would cost, one traversal distance costing this many scan distances) and
   // the query is answered exactly instead. 0: no budget.
   double exact_cost_ratio = 0.0;
+  // Optional: polled between queries (and blocks of the exact scan); once it is stopped the
+  // call returns early and the output is incomplete (the caller discards it).
+  Interrupt* interrupt = nullptr;
 };
 
 // Why a planned traversal handed its query to the exact scan.
