@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "graph/build_context.hpp"
@@ -25,6 +26,9 @@ struct FixedGraph {
   std::vector<std::uint32_t> adj;  // n * degree
   std::vector<std::uint32_t> deg;  // n
   std::uint32_t entry = 0;
+  // Edges (from, to) beyond a full row, added only to keep every point reachable from the
+  // entry (see build_navigable_graph); to_csr merges them. Almost always empty.
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> extra;
   const std::uint32_t* neighbors(std::size_t v) const { return adj.data() + v * degree; }
 };
 
@@ -36,8 +40,9 @@ struct CsrGraph {
 
 // Lock-free parallel build: points are inserted in batches of doubling size; within a batch
 // each thread searches the frozen graph and writes only its own point's out-list, then reverse
-// edges are grouped by target and each target is updated by exactly one thread. The result
-// depends only on the seed, not on the thread count.
+// edges are grouped by target and each target is updated by exactly one thread. Finally every
+// point is made reachable from the entry point (a few repair edges where pruning cut a cluster
+// off). The result depends only on the seed, not on the thread count.
 FixedGraph build_navigable_graph(const BuildContext& ctx, const NavGraphParams& params);
 
 CsrGraph to_csr(const FixedGraph& g);

@@ -71,8 +71,10 @@ def _positive_float(value: Any, name: str, minimum: float) -> float:
 class Index:
     """A Maximal Clique Index over a fixed set of vectors.
 
-    Build with :meth:`Index.build`, persist with :meth:`save` / :meth:`Index.load`. Search is
-    the next milestone; today the index exposes its structure and :meth:`stats`.
+    Build with :meth:`Index.build`, search with :meth:`search`, persist with :meth:`save` /
+    :meth:`Index.load`; :meth:`stats` describes the structure. An index is immutable: any
+    number of threads may search it (and save it) at once. RELIABILITY.md lists what is
+    guaranteed for bad input, hostile files, interrupts and memory.
     """
 
     def __init__(self, header: dict[str, Any], sections: dict[str, np.ndarray]):
@@ -245,10 +247,13 @@ class Index:
             "rounds": list(built["rounds"]),
             "fallback_groups": int(built["fallback_groups"]),
         }
+        # Out-degrees stay within `degree`, except, very rarely, a repair edge that keeps a point
+        # reachable from the entry point when every candidate row was full (see the C++ build).
+        nav_degree = max(degree, int(np.diff(built["nav_offsets"]).max(initial=0)))
         header = {
             "format": "mcindex", "format_version": FORMAT_VERSION, "metric": metric, "n": n,
             "dim": dim, "stride": int(vectors.shape[1]), "entry_point": int(built["entry_point"]),
-            "nav_degree": degree, "build_params": params, "build": build_info, "stats": {},
+            "nav_degree": nav_degree, "build_params": params, "build": build_info, "stats": {},
             "mcindex_version": _package_version(),
         }
         index = cls(header, sections)
@@ -274,15 +279,32 @@ class Index:
         """Write the index to one file (see :mod:`mcindex.persistence` for the format).
 
         The file is written to a temporary name in the same folder, fsynced and renamed over
-        ``path``, so a failed save never leaves a half-written file in place of a good one.
+        ``path``, so a failed, interrupted or killed save never leaves a half-written file in
+        place of a good one: ``path`` holds the old index or the new one. A temporary file left
+        by a killed save is deleted by the next save to ``path``. Searches of this index may run
+        in other threads meanwhile; the GIL is released while the bytes are checksummed and
+        written.
+
+        Raises:
+            IsADirectoryError: ``path`` is a directory.
+            FileNotFoundError: the folder of ``path`` does not exist.
+            OSError: the file could not be written (the old file, if any, is untouched).
         """
         save_index(path, self._header, self._sections)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], *, mmap: bool = False) -> Index:
         """Read an index saved by :meth:`save`, verifying magic, version, sizes, checksums and
-        every structural invariant first (:class:`~mcindex.persistence.IndexFormatError` on any
-        mismatch). ``mmap=True`` maps the file read-only instead of reading it into memory."""
+        every structural invariant first. ``mmap=True`` maps the file read-only instead of
+        reading it into memory.
+
+        Raises:
+            IndexFormatError: (a ``ValueError``) the file is not an index, is truncated,
+                corrupted (any byte), of a newer format version, or holds ids or offsets out
+                of range; the message names the file and the problem. Nothing is read out of
+                bounds first: every length is checked against the file size before use.
+            FileNotFoundError, IsADirectoryError, PermissionError: ``path`` cannot be opened.
+        """
         header, sections = load_index(path, mmap=mmap)
         if "planner" in header:
             planner.check_rule(header["planner"], f"{os.fspath(path)}: header['planner']")
@@ -308,14 +330,18 @@ class Index:
 
         Args:
             queries: ``(nq, dim)`` vectors, or one ``(dim,)`` vector.
-            k: neighbours per query.
+            k: neighbours per query. ``k`` larger than the number of points (or than the
+                points a filter allows) is fine: the missing slots are padded.
             filter: any form :func:`mcindex.exact_search` takes, one for all queries or one
                 per query.
-            ef: candidate list of the graph routes (``max(k, ef)``): the recall/speed knob,
-                like HNSW's efSearch.
+            ef: candidate list of the graph routes: the recall/speed knob, like HNSW's
+                efSearch. An ``ef`` below ``k`` is raised to ``k`` (the list must hold the
+                ``k`` results), so ``ef=1`` and ``ef=k`` search alike.
             strategy: ``"auto"`` (the planner picks per query from the valid count),
                 ``"mci"`` (clique traversal), ``"graph"`` (navigable graph), ``"exact"``.
-            threads: threads over queries (default: all cores); the GIL is released.
+            threads: threads over queries (default: all cores); the GIL is released, and
+                Ctrl-C stops a long batch within a fraction of a second (KeyboardInterrupt;
+                the index is untouched).
             return_stats: also return per-query records (strategy, valid, distances,
                 expansions, cliques, seeds, fallback: whether a planned traversal was handed to
                 the exact scan) as a dict of arrays.
@@ -327,10 +353,17 @@ class Index:
 
         Returns:
             ``(ids, distances)`` like :func:`mcindex.exact_search` (padded with -1 / inf),
-            plus the stats dict when ``return_stats``.
+            plus the stats dict when ``return_stats``. An empty batch (``(0, dim)`` queries)
+            gives ``(0, k)`` arrays.
+
+        Raises:
+            TypeError: queries that are not real numbers; non-integer ``k``, ``ef`` etc.
+            ValueError: wrong query dimension, NaN/inf in queries, zero queries under cosine,
+                ``k`` / ``ef`` / ``threads`` < 1, a bad filter (wrong length, ids out of
+                range), an unknown strategy.
         """
         k = check_k(k)
-        ef = check_int(ef, "ef")
+        ef = max(check_int(ef, "ef"), k)
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {sorted(STRATEGIES)}, got {strategy!r}")
         nthreads = check_threads(threads) or (os.cpu_count() or 1)
@@ -342,6 +375,8 @@ class Index:
             q = normalize_rows(q, "queries")
         n = len(self)
         resolved = resolve_filters(filter, n, q.shape[0], need_words=True)
+        if n == 0:  # only a crafted file holds no points (build refuses): nothing to find
+            return _empty_result(q.shape[0], k, return_stats)
         s = self._sections
         rule = self.plan_rule(ef)
         ids, dists, raw = _core.mci_search(
@@ -512,6 +547,19 @@ class Index:
     def __repr__(self) -> str:
         return (f"Index(n={len(self)}, dim={self.dim}, metric={self.metric!r}, "
                 f"cliques={self._sections['clique_offsets'].size - 1}, simd={_core.simd_level()!r})")
+
+
+def _empty_result(nq: int, k: int, return_stats: bool
+                  ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    ids = np.full((nq, k), -1, dtype=np.int64)
+    dists = np.full((nq, k), np.inf, dtype=np.float32)
+    if not return_stats:
+        return ids, dists
+    zeros = np.zeros(nq, dtype=np.int64)
+    stats = {"strategy": np.full(nq, "exact"), "valid": zeros, "distances": zeros.copy(),
+             "expansions": zeros.copy(), "cliques": zeros.copy(), "seeds": zeros.copy(),
+             "fallback": np.zeros(nq, dtype=bool)}
+    return ids, dists, stats
 
 
 def _package_version() -> str:
