@@ -443,7 +443,10 @@ def _run_search(args: argparse.Namespace) -> int:
     collection = Collection.load(args.path, mmap=True)
     queries, _ = read_vector_file(args.queries, vector_column=args.vector_column, key="test")
     where = collection.compile(args.where)  # once, before the batches
-    ids, dists, attributes = _search_in_chunks(collection, queries, args, where)
+    try:
+        ids, dists, attributes = _search_in_chunks(collection, queries, args, where)
+    except TypeError as exc:  # the query file holds something other than numbers
+        raise UsageError(f"{args.queries}: {exc}") from None
     print(format_results(ids, dists, attributes, args.format))
     return EXIT_OK
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -38,10 +39,31 @@ def check_k(k: Any) -> int:
     return int(k)
 
 
-def as_matrix(x: Any, name: str, *, dim: int | None = None, allow_1d: bool = False) -> np.ndarray:
-    """A C-contiguous float32 2-D copy or view of ``x``, with finite values.
+def max_magnitude(dim: int) -> float:
+    """Largest ``|x|`` a coordinate may have in ``dim`` dimensions: any squared L2 distance or
+    inner product of two such vectors then stays finite in float32 (``4 * dim * x**2`` below
+    the float32 maximum), so no distance is ever inf or NaN. About 8e17 at dim 128."""
+    return math.sqrt(float(np.finfo(np.float32).max) / (4.0 * max(dim, 1)))
 
-    float64 (and other real dtypes) are converted; a 1-D array is one row when ``allow_1d``.
+
+def _rows(bad: np.ndarray) -> str:
+    """"3 row(s): 4, 9, 12" for a bool mask or an array of row numbers."""
+    rows = np.flatnonzero(bad) if bad.dtype == np.bool_ else bad
+    return f"{rows.size} row(s): " + ", ".join(map(str, rows[:10])) + (" ..." if rows.size > 10 else "")
+
+
+def as_matrix(x: Any, name: str, *, dim: int | None = None, allow_1d: bool = False) -> np.ndarray:
+    """A C-contiguous float32 2-D copy or view of ``x``, with finite values of a magnitude
+    whose distances stay finite (:func:`max_magnitude`).
+
+    float64 (and other real dtypes, any byte order) are converted; non-contiguous and read-only
+    arrays are copied or read as they are (never written); a 1-D array is one row when
+    ``allow_1d``. Zero rows (``(0, dim)``) are allowed.
+
+    Raises:
+        TypeError: not an array of real numbers (bool, complex, strings, objects, ragged lists).
+        ValueError: wrong number of dimensions, dim 0, a dim other than ``dim``, NaN or inf, or
+            values too large (the rows are named).
     """
     try:
         arr = np.asarray(x)
@@ -57,24 +79,40 @@ def as_matrix(x: Any, name: str, *, dim: int | None = None, allow_1d: bool = Fal
         raise ValueError(f"{name} must have dim >= 1, got shape {arr.shape}")
     if dim is not None and arr.shape[1] != dim:
         raise ValueError(f"{name} must have dim {dim} like the data, got {arr.shape[1]}")
-    arr = np.ascontiguousarray(arr, dtype=np.float32)
-    finite = np.isfinite(arr).all(axis=1)
-    if not finite.all():
-        bad = np.flatnonzero(~finite)
-        shown = ", ".join(map(str, bad[:10])) + (" ..." if bad.size > 10 else "")
-        raise ValueError(f"{name} has NaN or inf in {bad.size} row(s): {shown}")
+    with np.errstate(over="ignore", invalid="ignore"):  # float64 beyond float32 becomes inf: reported below
+        arr = np.ascontiguousarray(arr, dtype=np.float32)
+    if arr.shape[0] == 0:
+        return arr
+    # Largest |x| per row, without an n x dim temporary; NaN propagates, inf stays inf.
+    magnitude = np.maximum(arr.max(axis=1), -arr.min(axis=1))
+    limit = max_magnitude(arr.shape[1])
+    bad = ~(magnitude <= limit)
+    if bad.any():
+        finite = np.isfinite(magnitude)
+        if not finite.all():
+            raise ValueError(f"{name} has NaN or inf in {_rows(~finite)}")
+        raise ValueError(f"{name} has values too large for float32 distances (|x| > {limit:.3g}) in "
+                         f"{_rows(bad)}; rescale the vectors")
     return arr
 
 
+_NORM_ROWS = 1 << 16
+
+
 def normalize_rows(arr: np.ndarray, name: str) -> np.ndarray:
-    """Unit-length copy of ``arr`` for cosine; zero rows are an error (cosine is undefined)."""
-    norms = np.linalg.norm(arr, axis=1)
-    zero = norms == 0
-    if zero.any():
-        bad = np.flatnonzero(zero)
-        shown = ", ".join(map(str, bad[:10])) + (" ..." if bad.size > 10 else "")
-        raise ValueError(f"{name} has {bad.size} zero vector(s), for which cosine is undefined: rows {shown}")
-    return np.ascontiguousarray(arr / norms[:, None], dtype=np.float32)
+    """Unit-length float32 copy of ``arr`` for cosine; zero rows are an error (cosine is
+    undefined for them). Norms are taken in float64, so tiny rows (say 1e-30) do not underflow
+    to a "zero vector"."""
+    out = np.empty(arr.shape, dtype=np.float32)
+    for start in range(0, arr.shape[0], _NORM_ROWS):  # float64 temporaries of bounded size
+        block = arr[start:start + _NORM_ROWS].astype(np.float64)
+        norms = np.sqrt(np.einsum("ij,ij->i", block, block))
+        zero = norms == 0
+        if zero.any():
+            raise ValueError(f"{name} has a zero vector, for which cosine is undefined, in "
+                             f"{_rows(np.flatnonzero(zero) + start)}")
+        out[start:start + _NORM_ROWS] = block / norms[:, None]
+    return out
 
 
 class ExactIndex:

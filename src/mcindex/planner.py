@@ -193,12 +193,14 @@ def check_rule(rule: Any, where: str) -> None:
 
     if not isinstance(rule, Mapping):
         raise IndexFormatError(f"{where} must be a dict, got {type(rule).__name__}")
-    for key in ("exact_cost_ratio", "exact_min_valid"):
+    for key in ("exact_cost_ratio", "exact_min_valid", "exact_max_fraction", "graph_min_fraction"):
         value = rule.get(key, DEFAULT[key])
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
                 or not 0 <= value <= 2**32:
             raise IndexFormatError(f"{where}[{key!r}] must be a finite number >= 0, got {value!r}")
     table = rule.get("table", [])
+    if not isinstance(table, list):
+        raise IndexFormatError(f"{where}['table'] must be a list, got {type(table).__name__}")
     try:
         previous = 0.0
         for row in table:
