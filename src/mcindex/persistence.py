@@ -72,10 +72,12 @@ size of the file.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import mmap as _mmap
 import os
+import re
 import secrets
 import struct
 import zlib
@@ -83,6 +85,11 @@ from collections.abc import Mapping
 from typing import Any, BinaryIO, Union
 
 import numpy as np
+
+try:  # POSIX: a writer holds a lock on its temporary file (see _remove_stale_temps)
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "IndexFormatError",
@@ -193,6 +200,9 @@ def _validate_header(header: Any) -> None:
     if header["format_version"] == 1 and stride % 16:
         raise IndexFormatError(
             f"header['stride'] = {stride} is not a multiple of 16 (version-1 rows are 64-byte padded)")
+    for key in ("build", "planner"):  # optional; read by Index.stats() and the planner
+        if key in header and not isinstance(header[key], Mapping):
+            raise IndexFormatError(f"header[{key!r}] must be a dict, got {type(header[key]).__name__}")
     entry = int(header["entry_point"])
     if n > 0 and entry >= n:
         raise IndexFormatError(f"header['entry_point'] = {entry} is not < n = {n}")
@@ -414,15 +424,66 @@ def _encode(header: Mapping[str, Any],
     return _pack_preamble(file_size, len(blob), _crc32(blob)), blob, file_size, table
 
 
+def _temp_pattern(base: str) -> re.Pattern[str]:
+    """Names of the temporary files a save to ``base`` writes: ``.<base>.<12 hex digits>.tmp``."""
+    return re.compile(r"\." + re.escape(base) + r"\.[0-9a-f]{12}\.tmp\Z")
+
+
 def _open_temp(directory: str, base: str) -> tuple[str, int]:
+    """Create ``.<base>.<random>.tmp`` in ``directory``; return its path and an fd holding the
+    writer's lock on it (POSIX)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     for _ in range(100):
         tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
         try:
-            return tmp, os.open(tmp, flags, 0o666)  # mode honours the umask, like open()
+            fd = os.open(tmp, flags, 0o666)  # mode honours the umask, like open()
         except FileExistsError:
             continue
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: never contended
+            except OSError:  # a file system without locks: the temp file is simply unprotected
+                pass
+        return tmp, fd
     raise FileExistsError(f"could not create a temporary file in {directory}")
+
+
+def _remove_stale_temps(directory: str, base: str) -> list[str]:
+    """Delete the temporary files of saves to ``base`` whose writer is gone (killed mid-save);
+    return their names.
+
+    A writer holds an exclusive ``flock`` on its temporary file from creation until the file
+    has been renamed into place, and the kernel drops the lock when the writer dies. So a
+    temporary file that can be locked belongs to no live writer and is deleted; one that cannot
+    is being written by another process and is left alone. Without ``fcntl`` (Windows) nothing
+    is deleted.
+    """
+    if fcntl is None:
+        return []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    pattern, removed = _temp_pattern(base), []
+    for name in names:
+        if not pattern.match(name):
+            continue
+        full = os.path.join(directory, name)
+        try:
+            fd = os.open(full, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:  # gone already (renamed by its writer), or a symlink
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            # Still the file we locked (not renamed into place and replaced meanwhile)?
+            if os.path.samestat(os.fstat(fd), os.stat(full, follow_symlinks=False)):
+                os.unlink(full)
+                removed.append(name)
+        except OSError:  # locked by a live writer, or gone: leave it
+            pass
+        finally:
+            os.close(fd)
+    return removed
 
 
 def _fsync_directory(directory: str) -> None:
@@ -440,15 +501,22 @@ def save_index(path: PathLike, header: Mapping[str, Any], sections: Mapping[str,
     """Write an index to ``path`` atomically.
 
     The index is validated first (:func:`validate_index`), so an inconsistent index is never
-    written. The file is written to a temporary file in the same directory, flushed and
-    fsync'ed, moved onto ``path`` with ``os.replace`` and the directory is fsync'ed. If anything
-    fails before the replace, the temporary file is removed and an existing file at ``path`` is
-    left untouched (only a failure of the final directory fsync is reported after the new file
-    is in place). If ``path`` is a symlink, its target is replaced. Arrays are written
-    little-endian and C-ordered whatever their layout in memory.
+    written. The file is written to a temporary file ``.<name>.<random>.tmp`` in the same
+    directory, flushed and fsync'ed, moved onto ``path`` with ``os.replace`` and the directory is
+    fsync'ed. If anything fails before the replace (an exception, Ctrl-C), the temporary file is
+    removed and an existing file at ``path`` is left untouched (only a failure of the final
+    directory fsync is reported after the new file is in place). If the process dies mid-save
+    (SIGKILL, power loss), ``path`` holds the old index or the new one, never a mixture; the
+    temporary file it leaves is deleted by the next save to the same ``path`` (the writer holds
+    a lock on it while alive, so a concurrent save's file is never touched). If ``path`` is a
+    symlink, its target is replaced. Arrays are written little-endian and C-ordered whatever
+    their layout in memory. Only ``sections`` are read: searches of the same index may run
+    during a save.
 
     Raises:
         IndexFormatError: the index is invalid or its header is not JSON-serialisable.
+        IsADirectoryError: ``path`` is a directory.
+        FileNotFoundError: the directory of ``path`` does not exist.
         OSError: the file could not be written.
     """
     validate_index(header, sections)
@@ -458,8 +526,16 @@ def save_index(path: PathLike, header: Mapping[str, Any], sections: Mapping[str,
     offsets = [(arrays[e["name"]], e["offset"]) for e in table]
 
     path = os.path.realpath(os.fspath(path))  # through a symlink: replace its target
-    directory = os.path.dirname(path)
-    tmp, fd = _open_temp(directory, os.path.basename(path))
+    directory, base = os.path.split(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(errno.EISDIR, "Is a directory (an index is saved as one file)", path)
+    if not os.path.isdir(directory):
+        raise FileNotFoundError(errno.ENOENT, "No such directory", directory)
+    _remove_stale_temps(directory, base)
+    tmp, fd = _open_temp(directory, base)
+    # POSIX: the lock on the temporary file must outlive the rename (see _remove_stale_temps),
+    # so the file is closed after it; elsewhere an open file cannot be renamed.
+    rename_open = fcntl is not None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(preamble)
@@ -474,7 +550,10 @@ def save_index(path: PathLike, header: Mapping[str, Any], sections: Mapping[str,
             if f.tell() != file_size:
                 raise RuntimeError(f"internal error: wrote {f.tell()} bytes, expected {file_size}")
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+            if rename_open:
+                os.replace(tmp, path)
+        if not rename_open:
+            os.replace(tmp, path)
     except BaseException:
         try:
             os.unlink(tmp)

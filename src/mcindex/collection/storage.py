@@ -31,7 +31,10 @@ fsyncs every file and the directory, then swaps it into place: an atomic exchang
 aside and then replaced (two renames; a crash between them leaves the old collection, intact,
 under ``.DIR.<random>.old``). The old collection is deleted only after the new one is in place,
 so a failed or interrupted save never leaves a half-written collection where a good one was.
-An existing ``DIR`` that is not a collection (non-empty, no manifest) is never replaced.
+An existing ``DIR`` that is not a collection (non-empty, no manifest) is never replaced. A save
+killed outright (SIGKILL) may leave its ``.DIR.<random>.tmp`` directory behind; the next save to
+``DIR`` deletes it (the writer holds a lock on it while alive, so a concurrent save's directory
+is never touched).
 
 Loading checks, in order: the manifest parses and is a collection manifest of a version this
 mcindex reads, every listed file exists with the recorded size and SHA-256, the index file's own
@@ -44,6 +47,7 @@ import ctypes
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 import sys
@@ -51,6 +55,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+try:  # POSIX: a writer holds a lock on its temporary directory (see _remove_stale_temps)
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
 
 from ._optional import available, require
 from .columns import Column
@@ -123,6 +132,58 @@ def _read_npz(path: str) -> dict[str, np.ndarray]:
         raise CollectionFormatError(f"{path}: unreadable: {exc}") from None
 
 
+def _lock_directory(path: str) -> int | None:
+    """An fd holding an exclusive lock on the directory ``path`` (None without fcntl)."""
+    if fcntl is None:
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new directory: never contended
+    except OSError:  # a file system without locks: the directory is simply unprotected
+        pass
+    return fd
+
+
+def _remove_stale_temps(parent: str, base: str) -> list[str]:
+    """Delete the ``.<base>.<random>.tmp`` directories that a killed save left in ``parent``;
+    return their names.
+
+    A writer holds an exclusive ``flock`` on its temporary directory until it has been swapped
+    into place, and the kernel drops the lock when the writer dies; a directory that can be
+    locked therefore belongs to no live writer. (After the swap the temporary name holds the
+    old collection, unlocked, which the writer deletes; a writer killed before it did leaves it
+    here for this function.) ``.<base>.<random>.old`` directories are never touched: where
+    the two-rename fallback is used they may hold the only copy. Without ``fcntl``, nothing is
+    deleted.
+    """
+    if fcntl is None:
+        return []
+    try:
+        names = os.listdir(parent)
+    except OSError:
+        return []
+    pattern = re.compile(r"\." + re.escape(base) + r"\.[0-9a-f]{12}\.tmp\Z")
+    removed = []
+    for name in names:
+        if not pattern.match(name):
+            continue
+        full = os.path.join(parent, name)
+        try:
+            fd = os.open(full, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.path.samestat(os.fstat(fd), os.stat(full, follow_symlinks=False)):
+                shutil.rmtree(full, ignore_errors=True)
+                removed.append(name)
+        except OSError:  # a live writer's, or gone
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
 # ---- save ---------------------------------------------------------------------------------------
 def _write_attributes(directory: str, columns: Mapping[str, Column], fmt: str) -> str | None:
     if not columns:
@@ -191,13 +252,16 @@ def save_collection(path: str | os.PathLike[str], index: Any, columns: Mapping[s
         raise ValueError(f"attributes_format must be 'auto', 'arrow' or 'npz', got {attributes_format!r}")
     target = check_target(path)
     parent, base = os.path.split(target)
+    _remove_stale_temps(parent, base)
     token = secrets.token_hex(6)
     tmp = os.path.join(parent, f".{base}.{token}.tmp")
     try:
         os.mkdir(tmp)
     except OSError as exc:  # name the collection, not the temporary directory
         raise type(exc)(exc.errno, f"cannot write the collection {target}: {exc.strerror}", parent) from None
+    lock = None
     try:
+        lock = _lock_directory(tmp)
         index.save(os.path.join(tmp, INDEX_FILE))
         attr_file = _write_attributes(tmp, columns, attributes_format)
         if ids is not None:
@@ -238,6 +302,9 @@ def save_collection(path: str | os.PathLike[str], index: Any, columns: Mapping[s
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    finally:
+        if lock is not None:
+            os.close(lock)
     _fsync_path(parent)
 
 
