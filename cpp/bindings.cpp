@@ -23,6 +23,10 @@
 
 #include <omp.h>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include "bitset.hpp"
 #include "parallel.hpp"
 #include "distance/distance.hpp"
@@ -466,6 +470,18 @@ NB_MODULE(_core, m) {
   g_main_thread = nb::cast<unsigned long>(nb::module_::import_("threading").attr("main_thread")().attr("ident"));
   m.def("simd_level", []() { return std::string(simd_level_name(kernels().level)); },
         "The SIMD instruction set the distance kernels use on this CPU.");
+  m.def(
+      "release_memory",
+      []() {
+#if defined(__GLIBC__)
+        nb::gil_scoped_release release;
+        malloc_trim(0);
+        return true;
+#else
+        return false;
+#endif
+      },
+      "Return freed heap memory to the system (glibc malloc_trim); False where unavailable.");
   m.def("available_simd_levels", &available_levels,
         "Every SIMD level compiled in and supported by this CPU.");
   m.def("kernel_pairwise", &kernel_pairwise, nb::arg("level"), nb::arg("kind"), nb::arg("a"),

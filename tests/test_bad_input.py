@@ -355,3 +355,18 @@ def test_cli_bad_input_is_one_line_exit_2(cli_files, capsys, argv, fragment):
     assert code == 2, err
     assert len(lines) == 1 and lines[0].startswith("mcindex: error: ") and fragment in lines[0], err
     assert not (cli_files / "never").exists()
+
+
+def test_structure_accessors_check_their_ids(index):
+    groups = index.stats()["cliques"]
+    for fn, count in ((index.clique_members, groups), (index.clique_threshold, groups),
+                      (index.cliques_of, N), (index.neighbors, N), (index.one_hop, N)):
+        fn(count - 1)
+        with pytest.raises(IndexError, match="out of range"):
+            fn(count)
+        with pytest.raises(ValueError, match=">= 0"):
+            fn(-1)
+        with pytest.raises(TypeError, match="must be an int"):
+            fn(1.0)
+    with pytest.raises(ValueError, match="ef must be >= 1"):
+        index.plan_rule(0)

@@ -30,6 +30,13 @@ VisitedSet& thread_groups(std::size_t n) {
   return marks;
 }
 
+// A non-negative double as a count, saturating (a planner ratio from a file may be tiny, and
+// casting a double beyond the range of uint64 is undefined behaviour).
+std::uint64_t saturating(double x) {
+  if (!(x < 1.8e19)) return std::numeric_limits<std::uint64_t>::max();
+  return x > 0.0 ? static_cast<std::uint64_t>(x) : 0;
+}
+
 Strategy plan(const MciSearchParams& p, std::size_t n, std::uint64_t valid) {
   if (p.strategy != Strategy::Auto) return p.strategy;
   if (valid <= p.exact_max_valid) return Strategy::Exact;
@@ -62,12 +69,12 @@ class Searcher {
     planned_ = p_.strategy == Strategy::Auto;
     std::uint64_t budget = std::numeric_limits<std::uint64_t>::max(), idle_limit = budget;
     if (planned_ && p_.exact_cost_ratio > 0)
-      budget = static_cast<std::uint64_t>(2.0 * static_cast<double>(valid) / p_.exact_cost_ratio) + 256;
+      budget = saturating(2.0 * static_cast<double>(valid) / p_.exact_cost_ratio + 256.0);
     if (planned_) {
       // A walk that scores this many points without finding a better valid one is crossing a
       // region the filter excludes (about 8 L valid points would be met at random).
-      idle_limit = static_cast<std::uint64_t>(8.0 * static_cast<double>(list_size_) *
-                                              static_cast<double>(ix_.base.n) / static_cast<double>(std::max<std::uint64_t>(valid, 1))) + 256;
+      idle_limit = saturating(8.0 * static_cast<double>(list_size_) * static_cast<double>(ix_.base.n) /
+                              static_cast<double>(std::max<std::uint64_t>(valid, 1)) + 256.0);
     }
     bool done = true;
     if (valid > 0)

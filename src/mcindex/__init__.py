@@ -17,8 +17,8 @@ from .index import Index
 
 __version__ = "0.1.0"
 
-__all__ = ["Bitmap", "Collection", "ExactIndex", "Index", "col", "exact_search", "simd_level", "__version__",
-           "datasets", "workloads", "evaluate"]
+__all__ = ["Bitmap", "Collection", "ExactIndex", "Index", "col", "exact_search", "release_memory", "simd_level",
+           "__version__", "datasets", "workloads", "evaluate"]
 
 _SUBMODULES = {"datasets", "workloads", "evaluate", "bench", "cli", "demo", "filters", "collection",
                "workloads_attributes"}
@@ -32,6 +32,18 @@ def simd_level() -> str:
     Set the environment variable ``MCINDEX_SIMD`` (e.g. ``scalar``) before import to cap it.
     """
     return _core.simd_level()
+
+
+def release_memory() -> bool:
+    """Return memory that was freed (e.g. by ``del index``) but kept by the C allocator to the
+    system; True if that was possible here (glibc), False otherwise.
+
+    Freeing an index frees every byte it held: its large arrays go back to the system at once,
+    smaller ones (below glibc's mmap threshold, up to 32 MB) stay in the allocator's free lists
+    and are reused by the next allocation, so RSS does not grow over repeated builds. Call this
+    after deleting a big index when the process's RSS itself matters (RELIABILITY.md, "Memory").
+    """
+    return bool(_core.release_memory())
 
 
 def __getattr__(name: str) -> Any:

@@ -408,11 +408,13 @@ class Index:
         traversals dearer and the scan wins more often. A planned traversal is handed to the
         exact scan when it finds no valid point near the query, or spends more than
         ``2 * valid / exact_cost_ratio`` distance computations."""
+        ef = check_int(ef, "ef")
         stored = self._header.get("planner", {})
         rule = dict(planner.DEFAULT, **{k: v for k, v in stored.items() if k != "table"})
         if stored.get("table"):
             rule.update(planner.thresholds(stored["table"], ef))
-        rule["exact_max_valid"] = max(int(rule["exact_min_valid"]), int(rule["exact_max_fraction"] * len(self)))
+        rule["exact_max_valid"] = min(max(int(rule["exact_min_valid"]), int(rule["exact_max_fraction"] * len(self))),
+                                      2**63)  # a fraction from a file may be anything up to 2**32
         rule["table"] = stored.get("table", [])
         return rule
 
@@ -449,23 +451,33 @@ class Index:
         v.flags.writeable = False
         return v
 
+    def _check_id(self, i: Any, what: str, count: int) -> int:
+        i = check_int(i, what, 0)
+        if i >= count:
+            raise IndexError(f"{what} {i} is out of range [0, {count})")
+        return i
+
     def clique_members(self, c: int) -> np.ndarray:
         """Member ids of group ``c``."""
         off = self._sections["clique_offsets"]
+        c = self._check_id(c, "group", off.size - 1)
         return self._sections["clique_members"][off[c]: off[c + 1]]
 
     def clique_threshold(self, c: int) -> float:
         """Squared-L2 threshold group ``c`` was formed with (``inf`` for a fallback group)."""
+        c = self._check_id(c, "group", self._sections["clique_thresholds"].size)
         return float(self._sections["clique_thresholds"][c])
 
     def cliques_of(self, v: int) -> np.ndarray:
         """Groups point ``v`` belongs to (ascending)."""
         off = self._sections["node_offsets"]
+        v = self._check_id(v, "point", len(self))
         return self._sections["node_cliques"][off[v]: off[v + 1]]
 
     def neighbors(self, v: int) -> np.ndarray:
         """Out-neighbours of ``v`` in the navigable graph."""
         off = self._sections["nav_offsets"]
+        v = self._check_id(v, "point", len(self))
         return self._sections["nav_neighbors"][off[v]: off[v + 1]]
 
     def one_hop(self, v: int) -> np.ndarray:

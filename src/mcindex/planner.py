@@ -200,7 +200,7 @@ def check_rule(rule: Any, where: str) -> None:
             raise IndexFormatError(f"{where}[{key!r}] must be a finite number >= 0, got {value!r}")
     table = rule.get("table", [])
     if not isinstance(table, list):
-        raise IndexFormatError(f"{where}['table'] must be a list, got {type(table).__name__}")
+        raise IndexFormatError(f"{where}['table'] is malformed: a list is needed, got {type(table).__name__}")
     try:
         previous = 0.0
         for row in table:
