@@ -269,7 +269,7 @@ def test_empty_exact_index_pads(data):
     assert np.all(ids == -1) and np.all(np.isinf(dists))
 
 
-def test_an_index_file_with_no_points_loads_and_searches_padded(tmp_path):
+def test_an_index_file_with_no_points_loads_and_searches_padded(tmp_path, index):
     header = {"format": "mcindex", "format_version": 2, "metric": "l2", "n": 0, "dim": 4, "stride": 4,
               "entry_point": 0, "nav_degree": 4, "build_params": {}, "stats": {}, "mcindex_version": "0.1.0"}
     u8, u4 = np.zeros(1, np.uint64), np.zeros(0, np.uint32)
@@ -277,10 +277,11 @@ def test_an_index_file_with_no_points_loads_and_searches_padded(tmp_path):
                 "clique_offsets": u8, "clique_members": u4, "clique_thresholds": np.zeros(0, np.float32),
                 "node_offsets": u8, "node_cliques": u4}
     save_index(tmp_path / "empty.mci", header, sections)
-    index = Index.load(tmp_path / "empty.mci")
+    full_index, index = index, Index.load(tmp_path / "empty.mci")
     for strategy in STRATEGIES:
         ids, dists, st = index.search(np.ones((2, 4), np.float32), 3, strategy=strategy, return_stats=True)
         assert np.all(ids == -1) and np.all(np.isinf(dists)) and list(st["valid"]) == [0, 0]
+        assert set(st) == set(full_index.search(np.ones((1, DIM), np.float32), 1, return_stats=True)[2])
     assert index.stats()["n"] == 0
 
 

@@ -570,7 +570,7 @@ def _empty_result(nq: int, k: int, return_stats: bool
     zeros = np.zeros(nq, dtype=np.int64)
     stats = {"strategy": np.full(nq, "exact"), "valid": zeros, "distances": zeros.copy(),
              "expansions": zeros.copy(), "cliques": zeros.copy(), "seeds": zeros.copy(),
-             "fallback": np.zeros(nq, dtype=bool)}
+             "fallback": np.zeros(nq, dtype=bool), "fallback_reason": np.full(nq, _FALLBACK_REASONS[0])}
     return ids, dists, stats
 
 
