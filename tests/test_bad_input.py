@@ -46,16 +46,24 @@ def collection(index):
     return Collection.from_index(index, {"price": rng.uniform(0, 100, N)})
 
 
+def index_searcher(index, strategy):
+    return lambda q, k=5, filter=None, **kw: index.search(q, k, filter, strategy=strategy, **kw)
+
+
 # Every way of searching, as fn(queries, k, filter=None, **kw) -> (ids, dists).
 def searchers(data, index, collection):
     exact = ExactIndex(data, "l2")
     return {
         "exact_search": lambda q, k=5, filter=None, **kw: exact_search(data, q, k, filter=filter, **kw),
         "ExactIndex.search": lambda q, k=5, filter=None, **kw: exact.search(q, k, filter=filter, **kw),
-        **{f"Index.search[{s}]": (lambda s: lambda q, k=5, filter=None, **kw: index.search(q, k, filter, strategy=s, **kw))(s)
-           for s in STRATEGIES},
+        **{f"Index.search[{s}]": index_searcher(index, s) for s in STRATEGIES},
         "Collection.search": lambda q, k=5, filter=None, **kw: collection.search(q, k, filter, **kw)[:2],
     }
+
+
+def with_row(q, row, value):
+    """q as float64 with every coordinate of one row set to value."""
+    return np.where(np.arange(len(q))[:, None] == row, value, q)
 
 
 SEARCHERS = ["exact_search", "ExactIndex.search", *[f"Index.search[{s}]" for s in STRATEGIES], "Collection.search"]
@@ -78,8 +86,8 @@ BAD_QUERIES = [
     ("scalar", lambda q: np.float32(1.0), ValueError, "2-D"),
     ("wrong dim", lambda q: q[:, :3], ValueError, f"dim {DIM}"),
     ("dim 0", lambda q: q[:, :0], ValueError, "dim"),
-    ("NaN", lambda q: np.where(np.arange(len(q))[:, None] == 1, np.nan, q), ValueError, "NaN or inf in 1 row\\(s\\): 1"),
-    ("inf", lambda q: np.where(np.arange(len(q))[:, None] == 2, -np.inf, q), ValueError, "NaN or inf in 1 row\\(s\\): 2"),
+    ("NaN", lambda q: with_row(q, 1, np.nan), ValueError, r"NaN or inf in 1 row\(s\): 1"),
+    ("inf", lambda q: with_row(q, 2, -np.inf), ValueError, r"NaN or inf in 1 row\(s\): 2"),
     ("float64 beyond float32", lambda q: q.astype(np.float64) * 1e300, ValueError, "NaN or inf"),
     ("too large", lambda q: q * np.float32(1e30), ValueError, "too large for float32 distances"),
 ]
@@ -251,7 +259,7 @@ def test_huge_ef_and_k_do_not_allocate_for_slots_that_cannot_fill(index, data):
     ("empty", lambda d: d[:0], ValueError, "at least one row"),
     ("1-D", lambda d: d[0], ValueError, "2-D"),
     ("strings", lambda d: d.astype(str), TypeError, "real numbers"),
-    ("NaN", lambda d: np.where(np.arange(len(d))[:, None] == 9, np.nan, d), ValueError, r"NaN or inf in 1 row\(s\): 9"),
+    ("NaN", lambda d: with_row(d, 9, np.nan), ValueError, r"NaN or inf in 1 row\(s\): 9"),
     ("too large", lambda d: d * np.float32(1e36), ValueError, "too large"),
 ])
 def test_bad_data(data, label, make, exc, match):

@@ -178,7 +178,7 @@ def assemble(good: bytes, meta, payload_edits=()):
             flat = arr.reshape(-1)
             flat[i % flat.size] = value
             raw[e["offset"]:e["offset"] + e["length"]] = arr.tobytes()
-    for e, src in zip(meta["sections"], original_meta["sections"]):  # by position: names may be edited
+    for e, src in zip(meta["sections"], original_meta["sections"], strict=False):  # by position: names may be edited
         if isinstance(e.get("checksum"), int) and not isinstance(e["checksum"], bool):
             e["checksum"] = zlib.crc32(bytes(raw[src["offset"]:src["offset"] + src["length"]]))
     blob = json.dumps(meta, separators=(",", ":")).encode()
