@@ -20,7 +20,7 @@ from ..bitmap import Bitmap
 from ._encoding import decode_strings, encode_strings
 from ._optional import require
 from ._factorize import factorize
-from .columns import Column, RawColumn, classify, ids_to_bitmap, object_kinds
+from .columns import Column, RawColumn, classify, comparison_ranges, object_kinds, rows_in_runs
 
 __all__ = ["BooleanColumn", "CategoricalColumn"]
 
@@ -116,19 +116,13 @@ class CategoricalColumn(Column):
                 int(np.searchsorted(self.labels, value, "right")))
 
     def _codes(self, *ranges: tuple[int, int]) -> Bitmap:
-        parts = [self.order[self.offsets[a]: self.offsets[b]] for a, b in ranges if b > a]
-        ids = parts[0] if len(parts) == 1 else (np.concatenate(parts) if parts else np.empty(0, np.int64))
-        return ids_to_bitmap(ids, self.n)
+        # Code ranges to row runs: the rows of codes [a, b) are order[offsets[a]:offsets[b]].
+        return rows_in_runs(self.order, [(self.offsets[a], self.offsets[b]) for a, b in ranges], self.n)
 
     # ---- predicates --------------------------------------------------------------------------
     def compare(self, op: str, value: Any) -> Bitmap:
         left, right = self._code_range(value)
-        m = int(self.labels.size)
-        ranges = {
-            "lt": [(0, left)], "le": [(0, right)], "gt": [(right, m)], "ge": [(left, m)],
-            "eq": [(left, right)], "ne": [(0, left), (right, m)],
-        }[op]
-        return self._codes(*ranges)
+        return self._codes(*comparison_ranges(op, left, right, int(self.labels.size)))
 
     def between(self, low: Any, high: Any) -> Bitmap:
         return self._codes((self._code_range(low)[0], self._code_range(high)[1]))

@@ -54,6 +54,22 @@ KINDS = ("numeric", "categorical", "boolean", "multi_label", "keywords")
 OPS = {"lt": "<", "le": "<=", "gt": ">", "ge": ">=", "eq": "=", "ne": "!="}
 
 
+def comparison_ranges(op: str, left: int, right: int, m: int) -> list[tuple[int, int]]:
+    """The runs of a sorted order that ``op`` selects, given how many entries sort ``< value``
+    (``left``) and ``<= value`` (``right``) out of ``m``. Numeric and categorical columns share it."""
+    return {
+        "lt": [(0, left)], "le": [(0, right)], "gt": [(right, m)], "ge": [(left, m)],
+        "eq": [(left, right)], "ne": [(0, left), (right, m)],
+    }[op]
+
+
+def rows_in_runs(order: np.ndarray, runs: Any, n: int) -> Bitmap:
+    """A Bitmap of the row ids ``order[a:b]`` for each run ``(a, b)`` (empty runs skipped)."""
+    parts = [order[a:b] for a, b in runs if b > a]
+    ids = parts[0] if len(parts) == 1 else (np.concatenate(parts) if parts else np.empty(0, np.int64))
+    return ids_to_bitmap(ids, n)
+
+
 def ids_to_bitmap(ids: np.ndarray, n: int) -> Bitmap:
     """A Bitmap of ``n`` ids with ``ids`` set (any order, duplicates allowed, no range check).
 

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..bitmap import Bitmap
 from ._optional import require
-from .columns import Column, RawColumn, check_valid_array, classify, ids_to_bitmap, object_kinds
+from .columns import Column, RawColumn, check_valid_array, classify, comparison_ranges, object_kinds, rows_in_runs
 
 __all__ = ["NumericColumn", "floor_us", "to_timestamp"]
 
@@ -227,18 +227,11 @@ class NumericColumn(Column):
 
     # ---- predicates ------------------------------------------------------------------------------
     def _slices(self, *bounds: tuple[int, int]) -> Bitmap:
-        parts = [self.order[a:b] for a, b in bounds if b > a]
-        ids = parts[0] if len(parts) == 1 else (np.concatenate(parts) if parts else np.empty(0, np.int64))
-        return ids_to_bitmap(ids, self.n)
+        return rows_in_runs(self.order, bounds, self.n)
 
     def compare(self, op: str, value: Any) -> Bitmap:
         left, right = self._position(value)
-        m = int(self.keys.size)
-        bounds = {
-            "lt": [(0, left)], "le": [(0, right)], "gt": [(right, m)], "ge": [(left, m)],
-            "eq": [(left, right)], "ne": [(0, left), (right, m)],
-        }[op]
-        return self._slices(*bounds)
+        return self._slices(*comparison_ranges(op, left, right, int(self.keys.size)))
 
     def between(self, low: Any, high: Any) -> Bitmap:
         left, _ = self._position(low)
