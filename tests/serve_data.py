@@ -26,8 +26,9 @@ def shop() -> Collection:
         "added": np.datetime64("2024-01-01") + rng.integers(0, 365, N).astype("timedelta64[D]"),
         "stock": rng.integers(0, 50, N),
     }
+    # calibrate=False: the planner's cost table takes seconds to measure and no test here needs it.
     return Collection.build(vectors, items, metric="cosine", ids=[f"sku-{i}" for i in range(N)], threads=2,
-                            progress=False, seed=0)
+                            progress=False, seed=0, calibrate=False)
 
 
 def queries(count: int = 3, seed: int = 1) -> np.ndarray:

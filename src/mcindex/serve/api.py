@@ -40,6 +40,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..collection.report import to_jsonable
+from ..exact import max_magnitude
 from .body_limit import BodySizeLimit
 from .models import ErrorResponse, HealthResponse, SearchResponse, search_request_model
 from .results import attributes_json, distances_json, ids_json
@@ -107,6 +108,7 @@ def make_app(collection: Any, *, max_queries: int = MAX_QUERIES, max_k: int = MA
     SearchRequest = search_request_model(dim=dim, max_queries=max_queries, max_k=max_k, max_ef=max_ef,
                                          max_where_chars=max_where_chars)
     columns = _column_names(collection)
+    magnitude_limit = max_magnitude(dim)
     info_cache: dict[str, Any] = {}
 
     app = FastAPI(
@@ -132,7 +134,13 @@ def make_app(collection: Any, *, max_queries: int = MAX_QUERIES, max_k: int = MA
             params["threads"] = search_threads
         if body.return_stats:
             params["return_stats"] = True
-        queries = np.asarray(body.queries, dtype=np.float32)
+        # float64, as JSON gives; a value too large for float32 is refused here by name, rather
+        # than reported as the inf a float32 cast makes of it.
+        queries = np.asarray(body.queries, dtype=np.float64)
+        too_large = np.flatnonzero(np.abs(queries).max(axis=1) > magnitude_limit)
+        if too_large.size:  # the JSON was finite (checked), so only the float32 cast could overflow
+            raise ValueError(f"query {too_large[0]} has values too large for float32 distances "
+                             f"(|x| > {magnitude_limit:.3g}); rescale the vectors")
         result = collection.search(queries, body.k, where,
                                    return_attributes="numpy" if body.return_attributes else False, **params)
         ids = ids_json(result[0])
