@@ -28,7 +28,7 @@ def shop() -> Collection:
     }
     # calibrate=False: the planner's cost table takes seconds to measure and no test here needs it.
     return Collection.build(vectors, items, metric="cosine", ids=[f"sku-{i}" for i in range(N)], threads=2,
-                            progress=False, seed=0, calibrate=False)
+                            progress=False, seed=0, calibrate=False, stats_sample=0)
 
 
 def queries(count: int = 3, seed: int = 1) -> np.ndarray:
