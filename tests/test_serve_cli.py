@@ -86,3 +86,12 @@ def test_loading(saved, tmp_path):
     (tmp_path / "manifest.json").write_text("{not json")
     with pytest.raises(ValueError, match="unreadable manifest"):
         describe_path(tmp_path)
+
+
+def test_import_mcindex_does_not_import_ray_or_fastapi():
+    import subprocess
+
+    code = ("import sys, mcindex, mcindex.cli, mcindex.serve, mcindex.serve.where_json; mcindex.cli.build_parser(); "
+            "heavy = [m for m in ('ray', 'fastapi', 'pydantic', 'starlette') if m in sys.modules]; "
+            "assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True)
