@@ -251,7 +251,11 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _column_names(collection: Any) -> list[str] | None:
+    """The column names, for early "unknown column" messages; None when the object does not
+    say (the collection then reports unknown columns itself)."""
     names = getattr(collection, "column_names", None)
+    if names is None:
+        names = getattr(collection, "kinds", None)  # e.g. a sharded collection: name -> kind
     return list(names) if names is not None else None
 
 

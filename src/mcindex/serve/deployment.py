@@ -20,6 +20,7 @@ from .loading import load_servable
 __all__ = ["APP_NAME", "application", "replica_cpus", "run"]
 
 APP_NAME = "mcindex"
+MAX_ONGOING_REQUESTS = 32  # per replica
 
 
 def replica_cpus(replicas: int, cluster_cpus: float) -> float:
@@ -43,8 +44,14 @@ def application(path: str, *, replicas: int = 1, num_cpus: float = 1.0, app_opti
 
         return make_app(load_servable(path), **options)
 
-    deployment = serve.deployment(name="Collection", num_replicas=replicas,
-                                  ray_actor_options={"num_cpus": num_cpus})(serve.ingress(build_app)())
+    deployment = serve.deployment(
+        name="Collection", num_replicas=replicas, ray_actor_options={"num_cpus": num_cpus},
+        # Searches run in worker threads and release the GIL, so a replica overlaps many
+        # requests; Serve's default (5) would queue them at the proxy instead.
+        max_ongoing_requests=MAX_ONGOING_REQUESTS,
+        # One access-log line per request costs the replica more than a search does.
+        logging_config={"enable_access_log": False, "log_level": "WARNING"},
+    )(serve.ingress(build_app)())
     return deployment.bind()
 
 

@@ -63,6 +63,8 @@ def load_servable(path: str | os.PathLike[str]) -> Any:
         #     from ..distributed import ShardedCollection
         #     return ShardedCollection.load(path)
         # (Its shards are Ray actors: load it in the Serve replica, inside the same Ray cluster.)
+        # Then serve it with make_app(..., search_threads=None): its shards choose their own
+        # thread counts, and the CLI's --threads default of 1 would override that.
         raise ValueError(f"{os.fspath(path)}: a sharded collection; serving one needs mcindex.distributed "
                          "(not available in this version)")
     if kind == "collection":
