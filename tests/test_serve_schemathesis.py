@@ -1,6 +1,8 @@
 """Property-based fuzzing of the HTTP API from its own OpenAPI description (schemathesis): valid
 and invalid requests generated from the schema must never get a 5xx. Bounded: a few dozen
-examples per endpoint, a few seconds in all."""
+examples per endpoint, a few seconds in all; MCINDEX_FUZZ_HTTP_EXAMPLES=N for a longer run."""
+
+import os
 
 import pytest
 
@@ -18,6 +20,6 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
 @schema.parametrize()
-@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=int(os.environ.get("MCINDEX_FUZZ_HTTP_EXAMPLES", "40")), deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_request_gets_a_server_error(case):
     case.call_and_validate(checks=[not_a_server_error])
