@@ -109,7 +109,6 @@ def make_app(collection: Any, *, max_queries: int = MAX_QUERIES, max_k: int = MA
                                          max_where_chars=max_where_chars)
     columns = _column_names(collection)
     magnitude_limit = max_magnitude(dim)
-    info_cache: dict[str, Any] = {}
 
     app = FastAPI(
         title=title, version=__version__,
@@ -164,10 +163,9 @@ def make_app(collection: Any, *, max_queries: int = MAX_QUERIES, max_k: int = MA
 
     @app.get("/info", summary="the collection: size, dimension, metric, columns, index statistics, versions")
     async def info() -> Any:
-        if "info" not in info_cache:  # the collection is immutable while served
-            data = await run_in_threadpool(collection.info)
-            info_cache["info"] = to_jsonable({**data, "limits": limits, "versions": _versions()})
-        return JSONResponse(info_cache["info"])
+        # Not cached: a collection is immutable, but a sharded one reports its shards' live state.
+        data = await run_in_threadpool(collection.info)
+        return JSONResponse(to_jsonable({**data, "limits": limits, "versions": _versions()}))
 
     @app.get("/health", response_model=HealthResponse, response_model_exclude_none=True,
              responses={503: {"model": HealthResponse}},
