@@ -20,6 +20,7 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", app)
 
 
 @schema.parametrize()
-@settings(max_examples=int(os.environ.get("MCINDEX_FUZZ_HTTP_EXAMPLES", "40")), deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=int(os.environ.get("MCINDEX_FUZZ_HTTP_EXAMPLES", "40")), deadline=None,
+          suppress_health_check=list(HealthCheck))
 def test_no_request_gets_a_server_error(case):
     case.call_and_validate(checks=[not_a_server_error])

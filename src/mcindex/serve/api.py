@@ -151,7 +151,8 @@ def make_app(collection: Any, *, max_queries: int = MAX_QUERIES, max_k: int = MA
             out["stats"] = to_jsonable(rest.pop(0))
         return out
 
-    @app.post("/search", response_model=SearchResponse, responses=_ERRORS, summary="k nearest neighbours under a filter")
+    @app.post("/search", response_model=SearchResponse, responses=_ERRORS,
+              summary="k nearest neighbours under a filter")
     async def search(body: SearchRequest) -> Any:  # type: ignore[valid-type]
         """The ``k`` nearest rows of each query among those ``where`` selects, nearest first."""
         try:

@@ -89,8 +89,8 @@ def search_request_model(*, dim: int, max_queries: int, max_k: int, max_ef: int,
 
     queries_type = Annotated[list[list[Number]], BeforeValidator(_as_rows), Field(min_length=1, max_length=max_queries),
                              AfterValidator(check_dim), WithJsonSchema(queries_schema)]
-    where_type = Annotated[str | dict[str, Any] | None, BeforeValidator(_where_type), AfterValidator(check_where_length),
-                           WithJsonSchema(_WHERE_SCHEMA)]
+    where_type = Annotated[str | dict[str, Any] | None, BeforeValidator(_where_type),
+                           AfterValidator(check_where_length), WithJsonSchema(_WHERE_SCHEMA)]
 
     return create_model(
         "SearchRequest",
