@@ -2,6 +2,7 @@
 Collection.search, every filter form works, and every class of bad request gets the right 4xx
 with a message that names the problem."""
 
+import re
 import sys
 import threading
 import time
@@ -15,6 +16,7 @@ try:
 except (ImportError, RuntimeError) as exc:  # Starlette's test client needs httpx (or httpx2)
     pytest.skip(f"no FastAPI test client: {exc}", allow_module_level=True)
 
+from conftest import brute_force
 from mcindex import Collection, col
 from mcindex.serve import make_app
 from serve_data import DIM, N, queries, shop
@@ -52,8 +54,6 @@ def test_search_equals_collection_search(client, strategy):
 
 
 def test_exact_strategy_is_the_exact_answer(client):
-    from conftest import brute_force
-
     q = queries(3, seed=5)
     mask = np.asarray(shop().compile(col("price") < 80).to_mask())
     ref_ids, _ = brute_force(np.asarray(shop().index.vectors), q, K, "cosine", masks=mask)
@@ -238,8 +238,6 @@ BAD_REQUESTS = [
 def test_bad_requests(client, body, status, message):
     r = client.post("/search", json=body)
     assert r.status_code == status, r.text
-    import re
-
     assert re.search(message, r.json()["detail"]), r.json()["detail"]
 
 
@@ -253,7 +251,7 @@ def test_bad_sql(client, where, message):
     pytest.importorskip("duckdb")
     pytest.importorskip("pyarrow")
     r = post(client, queries=Q, where=where)
-    assert r.status_code == 400 and r.json()["detail"] and __import__("re").search(message, r.json()["detail"])
+    assert r.status_code == 400 and r.json()["detail"] and re.search(message, r.json()["detail"])
 
 
 def test_sql_without_duckdb_names_the_extra(monkeypatch):
@@ -283,7 +281,7 @@ RAW = [
 def test_malformed_bodies(client, raw, status, message):
     r = client.post("/search", content=raw, headers={"content-type": "application/json"})
     assert r.status_code == status, r.text
-    assert __import__("re").search(message, r.json()["detail"]), r.json()["detail"]
+    assert re.search(message, r.json()["detail"]), r.json()["detail"]
 
 
 def test_oversized_bodies(client):
