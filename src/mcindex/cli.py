@@ -1,4 +1,4 @@
-"""The ``mcindex`` command line: ``build``, ``search``, ``info``, ``bench``, ``demo``, ``--version``.
+"""The ``mcindex`` command line: ``build``, ``search``, ``info``, ``serve``, ``bench``, ``demo``, ``--version``.
 
 Each subcommand is one function decorated with :func:`subcommand`, which declares its
 arguments, help and examples; :func:`main` builds the parser from the registered functions.
@@ -541,6 +541,79 @@ def _run_info(args: argparse.Namespace) -> int:
         raise FileNotFoundError(2, "No such file or directory", args.path)
     info = _collection_info(args.path) if os.path.isdir(args.path) else _index_info(args.path)
     print(json.dumps(to_jsonable(info), indent=1) if args.json else format_info(info))
+    return EXIT_OK
+
+
+# ---- serve ---------------------------------------------------------------------------------
+_SERVE_EPILOG = """\
+examples:
+  mcindex serve shop.mcc                               # http://127.0.0.1:8000, one replica
+  mcindex serve shop.mcc --port 9000 --replicas 2      # two replicas behind Serve's proxy
+  mcindex serve glove.mci --host 0.0.0.0 --max-k 100   # a bare index file: search without where
+  curl -s localhost:8000/search -H 'content-type: application/json' \\
+      -d '{"queries": [[0.1, 0.2, ...]], "k": 5, "where": {"col": "price", "op": "<", "value": 50}}'
+
+Endpoints: POST /search, GET /info, GET /health, GET /docs (OpenAPI UI), GET /openapi.json.
+"where" is null, a SQL expression string (needs the sql extra on the server) or a JSON filter:
+{"col": C, "op": OP, "value": V} with OP one of < <= > >= == != between in contains
+contains_any contains_all is_null not_null, combined with {"and": [...]}, {"or": [...]},
+{"not": {...}}. Bad requests get a 4xx with a one-line "detail". Runs a private local Ray
+instance unless --ray-address is given; Ctrl-C (or SIGTERM) shuts everything down.
+Needs Ray Serve: pip install "mcindex[distributed]".
+"""
+
+
+_port = _number(int, lambda v: 1 <= v <= 65535, "a port number (1-65535)")
+
+
+@subcommand(
+    "serve",
+    help="serve a collection over HTTP (a JSON API run by Ray Serve)",
+    epilog=_SERVE_EPILOG,
+    arguments=[
+        arg("path", metavar="PATH", help="a collection directory (mcindex build) or an index file"),
+        arg("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)"),
+        arg("--port", type=_port, default=8000, help="port (default: 8000)"),
+        arg("--replicas", type=_positive_int, default=1, metavar="N",
+            help="replicas, each a process with the collection memory-mapped (default: 1)"),
+        arg("--max-queries", type=_positive_int, default=None, metavar="N",
+            help="most query vectors per request (default: 256)"),
+        arg("--max-k", type=_positive_int, default=None, metavar="K", help="largest k (default: 1000)"),
+        arg("--max-body-mb", type=_positive_float, default=None, metavar="MB",
+            help="largest request body in MiB (default: 4)"),
+        arg("--threads", type=_positive_int, default=1, metavar="T",
+            help="threads per search request (default: 1; concurrent requests run in parallel anyway)"),
+        arg("--ray-address", metavar="ADDRESS", help="join this Ray cluster instead of starting a local one"),
+        arg("--num-cpus", type=_positive_int, default=None, metavar="C",
+            help="CPUs of the local Ray instance (default: every core)"),
+        arg("--ray-temp-dir", metavar="DIR", help="session directory of the local Ray instance (default: Ray's)"),
+    ],
+)
+def _run_serve(args: argparse.Namespace) -> int:
+    import os
+
+    from .collection._optional import require
+
+    for module in ("ray", "fastapi"):
+        require(module, "mcindex serve")  # ImportError naming the extra: one line, exit 2
+    try:
+        require("ray.serve", "mcindex serve")
+    except ImportError:
+        raise ImportError('mcindex serve needs Ray Serve; install it with: pip install "mcindex[distributed]"') \
+            from None
+    from .serve.deployment import run
+    from .serve.loading import describe_path
+
+    describe_path(args.path)  # a bad path fails before Ray starts
+    options: dict[str, Any] = {"search_threads": args.threads}
+    if args.max_queries is not None:
+        options["max_queries"] = args.max_queries
+    if args.max_k is not None:
+        options["max_k"] = args.max_k
+    if args.max_body_mb is not None:
+        options["max_body_bytes"] = max(1, int(args.max_body_mb * (1 << 20)))
+    run(os.path.abspath(args.path), host=args.host, port=args.port, replicas=args.replicas, app_options=options,
+        ray_address=args.ray_address, num_cpus=args.num_cpus, ray_temp_dir=args.ray_temp_dir)
     return EXIT_OK
 
 

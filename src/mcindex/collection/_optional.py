@@ -15,7 +15,7 @@ from types import ModuleType
 __all__ = ["available", "require"]
 
 #: module -> the extra of ``mcindex`` that installs it
-EXTRAS = {"pyarrow": "data", "pandas": "pandas", "duckdb": "sql"}
+EXTRAS = {"pyarrow": "data", "pandas": "pandas", "duckdb": "sql", "ray": "distributed", "fastapi": "distributed"}
 
 
 def available(module: str) -> bool:
