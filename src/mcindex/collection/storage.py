@@ -231,6 +231,26 @@ def check_target(path: str | os.PathLike[str]) -> str:
     return target
 
 
+def install_directory(tmp: str, target: str, token: str) -> None:
+    """Put the finished directory ``tmp`` (``.<base>.<token>.tmp`` next to ``target``) in place
+    of ``target``, atomically where Linux allows (see the module docstring), and delete the old
+    one once the new one is in place. The caller fsyncs ``tmp`` first and the parent after."""
+    parent, base = os.path.split(target)
+    if os.path.isdir(target) and _exchange(tmp, target):
+        shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old directory
+    elif os.path.isdir(target):
+        old = os.path.join(parent, f".{base}.{token}.old")
+        os.rename(target, old)
+        try:
+            os.rename(tmp, target)
+        except BaseException:
+            os.rename(old, target)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(tmp, target)
+
+
 def save_collection(path: str | os.PathLike[str], index: Any, columns: Mapping[str, Column],
                     ids: ExternalIds | None, *, attributes_format: str = "auto") -> None:
     """Write a collection directory atomically (see the module docstring).
@@ -285,20 +305,7 @@ def save_collection(path: str | os.PathLike[str], index: Any, columns: Mapping[s
             f.flush()
             os.fsync(f.fileno())
         _fsync_path(tmp)
-
-        if os.path.isdir(target) and _exchange(tmp, target):
-            shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old collection
-        elif os.path.isdir(target):
-            old = os.path.join(parent, f".{base}.{token}.old")
-            os.rename(target, old)
-            try:
-                os.rename(tmp, target)
-            except BaseException:
-                os.rename(old, target)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, target)
+        install_directory(tmp, target, token)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
