@@ -12,8 +12,8 @@ N, DIM = 1500, 12
 
 
 @functools.lru_cache(maxsize=None)
-def shop() -> Collection:
-    """1,500 vectors with str ids and every column kind, with missing values."""
+def shop_data() -> tuple[np.ndarray, dict, list[str]]:
+    """The vectors, attribute columns and str ids of :func:`shop`."""
     rng = np.random.default_rng(7)
     vectors = rng.standard_normal((N, DIM)).astype(np.float32)
     price = rng.uniform(1, 200, N).round(2)
@@ -26,9 +26,18 @@ def shop() -> Collection:
         "added": np.datetime64("2024-01-01") + rng.integers(0, 365, N).astype("timedelta64[D]"),
         "stock": rng.integers(0, 50, N),
     }
-    # calibrate=False: the planner's cost table takes seconds to measure and no test here needs it.
-    return Collection.build(vectors, items, metric="cosine", ids=[f"sku-{i}" for i in range(N)], threads=2,
-                            progress=False, seed=0, calibrate=False, stats_sample=0)
+    return vectors, items, [f"sku-{i}" for i in range(N)]
+
+
+# calibrate=False: the planner's cost table takes seconds to measure and no test here needs it.
+BUILD = {"threads": 2, "progress": False, "seed": 0, "calibrate": False, "stats_sample": 0}
+
+
+@functools.lru_cache(maxsize=None)
+def shop() -> Collection:
+    """1,500 vectors with str ids and every column kind, with missing values."""
+    vectors, items, ids = shop_data()
+    return Collection.build(vectors, items, metric="cosine", ids=ids, **BUILD)
 
 
 def queries(count: int = 3, seed: int = 1) -> np.ndarray:

@@ -64,12 +64,12 @@ def test_bad_arguments(capsys, saved):
         assert code == 2 and message in err and err.count("\n") == 1
 
 
-def test_sharded_directory_is_recognised(capsys, tmp_path):
+def test_sharded_directory_is_recognised_and_verified_before_ray_starts(capsys, tmp_path):
     _needs_serve()
-    (tmp_path / "manifest.json").write_text(json.dumps({"kind": "sharded", "shards": []}))
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "mcindex-sharded-collection", "shards": []}))
     assert describe_path(tmp_path) == "sharded"
     code, _, err = run(capsys, ["serve", tmp_path])
-    assert code == 2 and "a sharded collection" in err and err.count("\n") == 1
+    assert code == 2 and "manifest" in err and err.count("\n") == 1
 
 
 def test_loading(saved, tmp_path):

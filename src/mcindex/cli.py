@@ -604,7 +604,7 @@ def _run_serve(args: argparse.Namespace) -> int:
     from .serve.deployment import run
     from .serve.loading import describe_path
 
-    describe_path(args.path)  # a bad path fails before Ray starts
+    describe_path(args.path)  # a bad path fails before Ray starts (run() verifies the contents)
     options: dict[str, Any] = {"search_threads": args.threads}
     if args.max_queries is not None:
         options["max_queries"] = args.max_queries

@@ -15,6 +15,10 @@ __all__ = ["ShardError", "ShardTimeoutError", "ShardUnavailableError"]
 class ShardError(RuntimeError):
     """A shard could not do what was asked (lost rows during a build, no built collection, ...)."""
 
+    #: What ``mcindex serve`` answers when a search raises this: the service, not the request,
+    #: is at fault, and the message (which shard, why) is safe to show.
+    http_status = 503
+
 
 class ShardUnavailableError(ShardError):
     """One or more shards are dead and could not be restarted from their checkpoints.

@@ -220,6 +220,12 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        status = getattr(exc, "http_status", None)
+        if isinstance(status, int) and 500 <= status < 600:
+            # An error that says what the service lacks (a sharded collection's shard is down):
+            # its message names the shard and the reason, not our internals.
+            log.warning("%s %s: %r", request.method, request.url.path, exc)
+            return JSONResponse({"detail": _one_line(exc)}, status)
         # Logged with its traceback on the server; the client learns nothing of the internals.
         log.error("internal error on %s %s", request.method, request.url.path, exc_info=exc)
         return JSONResponse({"detail": "internal server error (logged on the server)"}, 500)

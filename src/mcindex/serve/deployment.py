@@ -2,7 +2,10 @@
 
 Each replica is a Ray actor that loads the collection itself (memory-mapped, so replicas on one
 machine share the index pages through the page cache) and runs the FastAPI app of
-:mod:`.api`; Serve's HTTP proxy spreads requests over the replicas.
+:mod:`.api`; Serve's HTTP proxy spreads requests over the replicas. A sharded collection is
+opened once, by :func:`run`, and every replica gets a client of the same shard actors (a
+``ShardedCollection`` pickles as one): the shards hold the data, the replicas only fan out and
+merge.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .loading import load_servable
+from .loading import check_servable, load_servable
 
 __all__ = ["APP_NAME", "application", "replica_cpus", "run"]
 
@@ -29,10 +32,12 @@ def replica_cpus(replicas: int, cluster_cpus: float) -> float:
     return max(0.01, min(1.0, cluster_cpus / max(replicas, 1)))
 
 
-def application(path: str, *, replicas: int = 1, num_cpus: float = 1.0, app_options: dict[str, Any] | None = None
-                ) -> Any:
+def application(path: str, *, replicas: int = 1, num_cpus: float = 1.0, app_options: dict[str, Any] | None = None,
+                servable: Any = None) -> Any:
     """The Serve application (``Deployment.bind()``) serving ``path`` with ``replicas`` replicas
-    of ``num_cpus`` CPUs each; ``app_options`` go to :func:`~.api.make_app`."""
+    of ``num_cpus`` CPUs each; ``app_options`` go to :func:`~.api.make_app`. ``servable``: an
+    object already opened (a ``ShardedCollection`` client) that replicas serve instead of loading
+    ``path`` themselves."""
     from ray import serve
 
     path = os.path.abspath(path)  # replicas may start in another working directory
@@ -42,7 +47,7 @@ def application(path: str, *, replicas: int = 1, num_cpus: float = 1.0, app_opti
         # Runs in each replica when it starts: load there, so nothing large goes through Ray.
         from .api import make_app
 
-        return make_app(load_servable(path), **options)
+        return make_app(servable if servable is not None else load_servable(path), **options)
 
     deployment = serve.deployment(
         name="Collection", num_replicas=replicas, ray_actor_options={"num_cpus": num_cpus},
@@ -87,8 +92,13 @@ def run(path: str, *, host: str = "127.0.0.1", port: int = 8000, replicas: int =
     # Check what can be checked before starting Ray: the path loads (checksums verified), the
     # port is free. A replica that fails to load would otherwise be retried by Serve, and the
     # error would surface as a long traceback from deep inside Ray.
-    load_servable(path)
+    kind = check_servable(path)
     _check_port(host, port)
+    options = dict(app_options or {})
+    if kind == "sharded" and options.get("search_threads") == 1:
+        # Each shard is one actor answering one call at a time; let it use its share of the
+        # node's cores (the sharded default) instead of one.
+        options["search_threads"] = None
 
     started = False
     if not ray.is_initialized():
@@ -102,10 +112,13 @@ def run(path: str, *, host: str = "127.0.0.1", port: int = 8000, replicas: int =
         ray.init(**init)
         started = True
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill PID` stops as cleanly as Ctrl-C
+    shared = None
     try:
+        if kind == "sharded":
+            shared = load_servable(path)  # the shard actors live as long as this driver
         cpus = replica_cpus(replicas, float(ray.cluster_resources().get("CPU", 1.0)))
         serve.start(http_options={"host": host, "port": port})
-        serve.run(application(path, replicas=replicas, num_cpus=cpus, app_options=app_options),
+        serve.run(application(path, replicas=replicas, num_cpus=cpus, app_options=options, servable=shared),
                   name=APP_NAME, route_prefix="/")
         url = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
         (announce or _print)(f"serving {path} at {url} ({replicas} replica{'s' if replicas != 1 else ''}, "
@@ -118,6 +131,8 @@ def run(path: str, *, host: str = "127.0.0.1", port: int = 8000, replicas: int =
         signal.signal(signal.SIGTERM, previous)
         try:
             serve.shutdown()
+            if shared is not None:
+                shared.close()
         finally:
             if started:
                 ray.shutdown()

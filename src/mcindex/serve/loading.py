@@ -3,8 +3,9 @@
 * a collection directory (``Collection.save``): loaded with ``Collection.load(path, mmap=True)``;
 * a bare index file (``Index.save``, usually ``.mci``): wrapped in a collection without
   attributes, so it serves searches without ``where`` (and reports row numbers as ids);
-* a sharded collection directory (a ``manifest.json`` with ``"kind": "sharded"``): see the
-  marked hook below.
+* a sharded collection directory (``ShardedCollection.save`` / ``build(path=...)``): opened with
+  ``ShardedCollection.load(path)``, which starts one Ray actor per shard. :func:`~.deployment.run`
+  opens it once, in the driver, and hands every replica a client of the same shard actors.
 
 Anything else is a ``ValueError`` / ``FileNotFoundError`` with a one-line message.
 """
@@ -15,9 +16,11 @@ import json
 import os
 from typing import Any
 
-__all__ = ["describe_path", "load_servable"]
+__all__ = ["check_servable", "describe_path", "load_servable"]
 
 MANIFEST = "manifest.json"
+# mcindex.distributed.storage.FORMAT, spelled out: importing that package imports Ray.
+SHARDED_FORMAT = "mcindex-sharded-collection"
 
 
 def describe_path(path: str | os.PathLike[str]) -> str:
@@ -41,7 +44,7 @@ def describe_path(path: str | os.PathLike[str]) -> str:
                              "Collection.save / 'mcindex build', or an index file") from None
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ValueError(f"{manifest_path}: unreadable manifest: {exc}") from None
-        if isinstance(manifest, dict) and manifest.get("kind") == "sharded":
+        if isinstance(manifest, dict) and manifest.get("format") == SHARDED_FORMAT:
             return "sharded"
         return "collection"
     from ..persistence import MAGIC
@@ -53,20 +56,28 @@ def describe_path(path: str | os.PathLike[str]) -> str:
     return "index"
 
 
+def check_servable(path: str | os.PathLike[str]) -> str:
+    """What ``path`` holds (as :func:`describe_path`), after verifying it the way loading would,
+    without starting anything: a sharded collection's manifest and each shard's manifest checksum
+    are checked, any other kind is loaded (and dropped). Raises what loading would."""
+    kind = describe_path(path)
+    if kind == "sharded":
+        from ..distributed.storage import read_manifest, verify_shard_manifests
+
+        root = os.path.abspath(os.fspath(path))
+        verify_shard_manifests(root, read_manifest(root))
+    else:
+        load_servable(path)
+    return kind
+
+
 def load_servable(path: str | os.PathLike[str]) -> Any:
     """The object to serve for ``path`` (see the module docstring); checksums are verified."""
     kind = describe_path(path)
     if kind == "sharded":
-        # ---- HOOK: sharded collections (issue 7, part 1) ----------------------------------------
-        # Once mcindex.distributed lands, serve it like a collection; ShardedCollection has the
-        # same search / info / dim / metric / len interface that make_app uses:
-        #     from ..distributed import ShardedCollection
-        #     return ShardedCollection.load(path)
-        # (Its shards are Ray actors: load it in the Serve replica, inside the same Ray cluster.)
-        # Then serve it with make_app(..., search_threads=None): its shards choose their own
-        # thread counts, and the CLI's --threads default of 1 would override that.
-        raise ValueError(f"{os.fspath(path)}: a sharded collection; serving one needs mcindex.distributed "
-                         "(not available in this version)")
+        from ..distributed import ShardedCollection
+
+        return ShardedCollection.load(path)  # connects to Ray (RAY_ADDRESS) or starts it
     if kind == "collection":
         from ..collection import Collection
 
