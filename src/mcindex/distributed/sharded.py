@@ -63,6 +63,7 @@ ACTOR_DEFAULTS: dict[str, Any] = {"num_cpus": 0, "max_restarts": 3, "max_task_re
 _BUILD_PARAMS = set(inspect.signature(Index.build).parameters) - {"cls", "data", "metric"}
 _SEARCH_PARAMS = set(inspect.signature(Index.search).parameters) - {"self", "queries", "k", "filter"}
 _USER_ERRORS = (ValueError, TypeError, ImportError, KeyError)
+_INLINE_BYTES = 64 << 10  # below Ray's own inline limit (100 KiB) for task arguments
 
 
 def _ensure_ray() -> None:
@@ -509,7 +510,10 @@ class ShardedCollection:
         # Which queries each shard answers: all of them, or (probe) those it is near.
         subsets = self._route(q, probe)
         refs: dict[int, Any] = {}
-        whole = ray.put(q) if any(sub is None for sub in subsets.values()) else None
+        # One copy in the object store for every shard, unless the batch is small: Ray then sends
+        # it inline with each call, which saves a store round trip (about 1 ms per search).
+        everyone = any(sub is None for sub in subsets.values())
+        whole = (ray.put(q) if q.nbytes > _INLINE_BYTES else q) if everyone else None
         for s, sub in subsets.items():
             shard_params = params if "threads" in params else {**params, "threads": self._default_threads(s)}
             if sub is None:
