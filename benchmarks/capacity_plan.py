@@ -38,6 +38,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--build-rate", required=True, nargs="+",
                     help="JSON written by benchmarks/build_rate.py, one per dimension to plan for")
+    ap.add_argument("--shape-from", default=None,
+                    help="a build_rate JSON whose fitted exponent every run uses (the one measured over the widest "
+                         "range of n); each run then only sets the scale, from its largest measured point")
     ap.add_argument("--n", type=float, default=1e9)
     ap.add_argument("--node-ram-gib", type=float, default=512)
     ap.add_argument("--node-cores", type=int, default=64)
@@ -55,9 +58,17 @@ def main() -> None:
     # Graph and group bytes do not depend on the dimension but grow with n: take the largest
     # measured over every run (the largest n).
     graph_bpv = max(r["bytes_per_vector"] - 4 * r["dim"] for run in runs for r in run["rows"])
+    shape = None
+    if args.shape_from:
+        ref = load(args.shape_from)
+        shape = (ref["fit"]["wall"] if "wall" in ref["fit"] else ref["fit"])["b"]
     for run in runs:
         fit = run["fit"]["wall"] if "wall" in run["fit"] else run["fit"]
         a, b, threads = fit["a"], fit["b"], run["threads"]
+        if shape is not None and abs(shape - b) > 1e-9:
+            # Keep the reference exponent; pass through this run's largest point.
+            top = max(run["rows"], key=lambda r: r["n"])
+            a, b = top["build_seconds"] / top["n"] ** shape, shape
         dim = run["rows"][0]["dim"]
         serve_bpv = 4 * dim + graph_bpv
         build_bpv = 2 * 4 * dim + 4 * args.pool_size + 4 * args.degree
@@ -65,7 +76,8 @@ def main() -> None:
         nodes_ram = math.ceil(total / (args.node_ram_gib * GIB * args.ram_use))
         print(f"## {n:,.0f} x {dim}")
         print(f"measured: {run['command']}  ({run['date']})")
-        print(f"fit: wall seconds = {a:.3g} * n^{b:.3f} on {threads} threads")
+        print(f"fit: wall seconds = {a:.3g} * n^{b:.3f} on {threads} threads"
+              + (f" (exponent from {args.shape_from})" if shape is not None else ""))
         print(f"{serve_bpv:,.0f} B/vector served ({4 * dim} vectors + {graph_bpv:.0f} graph and groups, the largest "
               f"measured), {total / 2**40:,.2f} TiB; build peak {build_bpv:,} B/vector")
         print(f"nodes to hold it: {nodes_ram} (one copy; double for a replica)\n")
