@@ -550,6 +550,7 @@ examples:
   mcindex serve shop.mcc                               # http://127.0.0.1:8000, one replica
   mcindex serve shop.mcc --port 9000 --replicas 2      # two replicas behind Serve's proxy
   mcindex serve glove.mci --host 0.0.0.0 --max-k 100   # a bare index file: search without where
+  mcindex serve shop.mcs                               # a sharded collection: replicas share its shards
   curl -s localhost:8000/search -H 'content-type: application/json' \\
       -d '{"queries": [[0.1, 0.2, ...]], "k": 5, "where": {"col": "price", "op": "<", "value": 50}}'
 
@@ -571,7 +572,8 @@ _port = _number(int, lambda v: 1 <= v <= 65535, "a port number (1-65535)")
     help="serve a collection over HTTP (a JSON API run by Ray Serve)",
     epilog=_SERVE_EPILOG,
     arguments=[
-        arg("path", metavar="PATH", help="a collection directory (mcindex build) or an index file"),
+        arg("path", metavar="PATH",
+            help="a collection directory (mcindex build), a sharded collection directory or an index file"),
         arg("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)"),
         arg("--port", type=_port, default=8000, help="port (default: 8000)"),
         arg("--replicas", type=_positive_int, default=1, metavar="N",

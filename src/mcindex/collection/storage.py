@@ -43,6 +43,7 @@ checks (Index.load), and that the index and the columns agree with the manifest.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import json
@@ -51,7 +52,7 @@ import re
 import secrets
 import shutil
 import sys
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -66,7 +67,7 @@ from .columns import Column
 from .ids import ExternalIds
 from .table import build_columns, read_attributes
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "CollectionFormatError", "check_target", "load_collection",
+__all__ = ["FORMAT", "FORMAT_VERSION", "CollectionFormatError", "check_target", "load_collection", "replacing_directory", "write_manifest",
            "read_manifest", "save_collection"]
 
 FORMAT = "mcindex-collection"
@@ -251,6 +252,54 @@ def install_directory(tmp: str, target: str, token: str) -> None:
         os.rename(tmp, target)
 
 
+def write_manifest(directory: str, manifest: dict[str, Any]) -> None:
+    """Write ``manifest.json`` into ``directory``, fsynced, replacing any older one in a single
+    rename (so a reader sees the old manifest or the new, never half of one)."""
+    path = os.path.join(directory, MANIFEST)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(manifest, f, indent=1, allow_nan=False)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def replacing_directory(path: str | os.PathLike[str], what: str = "collection") -> Iterator[str]:
+    """The save protocol every directory format shares: yields a new temporary directory next to
+    ``path`` (locked, so that a later save knows a live writer from a dead one); when the block
+    ends, fsyncs it and installs it in place of ``path`` (:func:`install_directory`). If the
+    block raises, the temporary directory is removed and ``path`` is untouched.
+
+    Raises:
+        FileExistsError / PermissionError: ``path`` cannot be replaced (:func:`check_target`).
+        OSError: the temporary directory cannot be made (the message names ``path``).
+    """
+    target = check_target(path)
+    parent, base = os.path.split(target)
+    _remove_stale_temps(parent, base)
+    token = secrets.token_hex(6)
+    tmp = os.path.join(parent, f".{base}.{token}.tmp")
+    try:
+        os.mkdir(tmp)
+    except OSError as exc:  # name the target, not the temporary directory
+        raise type(exc)(exc.errno, f"cannot write the {what} {target}: {exc.strerror}", parent) from None
+    lock = None
+    try:
+        lock = _lock_directory(tmp)
+        yield tmp
+        _fsync_path(tmp)
+        install_directory(tmp, target, token)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    finally:
+        if lock is not None:
+            os.close(lock)
+    _fsync_path(parent)
+
+
 def save_collection(path: str | os.PathLike[str], index: Any, columns: Mapping[str, Column],
                     ids: ExternalIds | None, *, attributes_format: str = "auto") -> None:
     """Write a collection directory atomically (see the module docstring).
@@ -270,18 +319,7 @@ def save_collection(path: str | os.PathLike[str], index: Any, columns: Mapping[s
         attributes_format = "arrow" if available("pyarrow") else "npz"
     if attributes_format not in ATTRIBUTE_FILES:
         raise ValueError(f"attributes_format must be 'auto', 'arrow' or 'npz', got {attributes_format!r}")
-    target = check_target(path)
-    parent, base = os.path.split(target)
-    _remove_stale_temps(parent, base)
-    token = secrets.token_hex(6)
-    tmp = os.path.join(parent, f".{base}.{token}.tmp")
-    try:
-        os.mkdir(tmp)
-    except OSError as exc:  # name the collection, not the temporary directory
-        raise type(exc)(exc.errno, f"cannot write the collection {target}: {exc.strerror}", parent) from None
-    lock = None
-    try:
-        lock = _lock_directory(tmp)
+    with replacing_directory(path) as tmp:
         index.save(os.path.join(tmp, INDEX_FILE))
         attr_file = _write_attributes(tmp, columns, attributes_format)
         if ids is not None:
@@ -299,20 +337,7 @@ def save_collection(path: str | os.PathLike[str], index: Any, columns: Mapping[s
             "checksum": "sha256",
             "files": files,
         }
-        with open(os.path.join(tmp, MANIFEST), "w", encoding="utf-8") as f:
-            json.dump(manifest, f, indent=1, allow_nan=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        _fsync_path(tmp)
-        install_directory(tmp, target, token)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    finally:
-        if lock is not None:
-            os.close(lock)
-    _fsync_path(parent)
+        write_manifest(tmp, manifest)
 
 
 # ---- load ---------------------------------------------------------------------------------------

@@ -23,7 +23,6 @@ from __future__ import annotations
 import inspect
 import math
 import os
-import secrets
 import shutil
 import tempfile
 import weakref
@@ -39,8 +38,7 @@ from .._progress import Progress
 from ..bitmap import Bitmap
 from ..collection.columns import KINDS
 from ..collection.predicates import Col, Predicate
-from ..collection.storage import (CollectionFormatError, _fsync_path, _lock_directory, _remove_stale_temps,
-                                  check_target, install_directory)
+from ..collection.storage import CollectionFormatError, _fsync_path, replacing_directory, write_manifest
 from ..collection.table import resolve_format
 from ..exact import as_matrix, check_k, check_metric, normalize_rows
 from ..index import Index
@@ -49,7 +47,7 @@ from .batches import Batch, infer_kinds, iter_batches, take_rows
 from .errors import ShardError, ShardTimeoutError, ShardUnavailableError
 from .merge import merge_topk
 from .shard import Shard, shard_dir_name
-from .storage import FORMAT, FORMAT_VERSION, read_manifest, verify_shard_manifests, write_manifest
+from .storage import FORMAT, FORMAT_VERSION, read_manifest, verify_shard_manifests
 
 __all__ = ["ShardedCollection"]
 
@@ -344,29 +342,12 @@ class ShardedCollection:
             ShardUnavailableError: a shard could not save (nothing at ``path`` changes).
         """
         self._check_open()
-        target = check_target(path)
-        parent, base = os.path.split(target)
-        _remove_stale_temps(parent, base)
-        token = secrets.token_hex(6)
-        tmp = os.path.join(parent, f".{base}.{token}.tmp")
-        os.mkdir(tmp)
-        lock = None
-        try:
-            lock = _lock_directory(tmp)
+        with replacing_directory(path, "sharded collection") as tmp:
             dirs = [shard_dir_name(s) for s in range(self.num_shards)]
             results = _gather(self._actors, [a.save.remote(os.path.join(tmp, d)) for a, d in zip(self._actors, dirs,
                                                                                                   strict=True)], "save")
             self._meta["shard_manifests"] = [r["manifest_sha256"] for r in results]
             write_manifest(tmp, self._manifest(dirs))
-            _fsync_path(tmp)
-            install_directory(tmp, target, token)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
-        finally:
-            if lock is not None:
-                os.close(lock)
-        _fsync_path(parent)
 
     # ---- properties ---------------------------------------------------------------------------
     def __len__(self) -> int:

@@ -38,27 +38,23 @@ from typing import Any
 
 from ..collection.storage import MANIFEST, CollectionFormatError, sha256_of
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "read_manifest", "verify_shard_manifests", "write_manifest"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "read_manifest", "verify_shard_manifests"]
 
 FORMAT = "mcindex-sharded-collection"
 FORMAT_VERSION = 1
 READABLE_VERSIONS = (1,)
 
 
-def write_manifest(directory: str, manifest: dict[str, Any]) -> None:
-    """Write ``manifest.json`` into ``directory`` (fsynced; the caller makes it visible atomically)."""
-    path = os.path.join(directory, MANIFEST)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=1, allow_nan=False)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def _fail(path: str, problem: str) -> CollectionFormatError:
     return CollectionFormatError(f"{path}: {problem}")
+
+
+def _read_json(path: str, problem: str) -> Any:
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _fail(path, f"{problem}: {exc}") from None
 
 
 def read_manifest(path: str) -> dict[str, Any]:
@@ -77,11 +73,7 @@ def read_manifest(path: str) -> dict[str, Any]:
     mpath = os.path.join(directory, MANIFEST)
     if not os.path.exists(mpath):
         raise _fail(directory, f"not a sharded collection (no {MANIFEST}; a build that did not finish?)")
-    try:
-        with open(mpath, encoding="utf-8") as f:
-            m = json.load(f)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise _fail(mpath, f"corrupted manifest: {exc}") from None
+    m = _read_json(mpath, "corrupted manifest")
     if not isinstance(m, dict) or m.get("format") != FORMAT:
         hint = " (a single collection: use mcindex.Collection.load)" if isinstance(m, dict) and \
             m.get("format") == "mcindex-collection" else ""
@@ -149,11 +141,7 @@ def verify_shard_manifests(directory: str, manifest: dict[str, Any]) -> None:
             raise _fail(sdir, f"shard {i} is missing (no {MANIFEST})")
         if sha256_of(spath) != s["manifest_sha256"]:
             raise _fail(spath, f"shard {i}: checksum mismatch (its manifest is corrupted or was replaced)")
-        try:
-            with open(spath, encoding="utf-8") as f:
-                sm = json.load(f)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise _fail(spath, f"shard {i}: unreadable manifest: {exc}") from None
+        sm = _read_json(spath, f"shard {i}: unreadable manifest")
         got = (sm.get("n"), sm.get("dim"), sm.get("metric"))
         want = (s["n"], manifest["dim"], manifest["metric"])
         if got != want:
