@@ -11,6 +11,7 @@ of the user on the machine, including other people's clusters.
 from __future__ import annotations
 
 import os
+import random
 import secrets
 import shutil
 import signal
@@ -42,16 +43,48 @@ def test_sharded_collection_on_a_two_node_loopback_cluster():
 
 
 # ---- the script ----------------------------------------------------------------------------------
-def free_ports(count: int) -> list[int]:
-    socks, ports = [], []
-    for _ in range(count):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-        ports.append(s.getsockname()[1])
-    for s in socks:
-        s.close()
-    return ports
+class PortPicker:
+    """Ports for the two nodes, all distinct and all below the kernel's ephemeral range.
+
+    Ray binds some of its own sockets to random ephemeral ports (the GCS, its clients), and a
+    worker-port range drawn from that same pool can collide with them, or with the other fixed
+    ports: CI once failed with "worker_ports is trying to use a port number ... used by other
+    components". Drawing every fixed port and range from below the ephemeral range, never
+    twice, and checking each port can be bound, rules both collisions out. The floor of 20000
+    stays clear of the ports Ray gives its own workers by default (10002-19999), which any other
+    Ray instance on the machine may be using.
+    """
+
+    def __init__(self) -> None:
+        try:
+            with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+                self.ephemeral_low = int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            self.ephemeral_low = 32768
+        self.taken: set[int] = set()
+        self.rng = random.Random(secrets.randbits(64))
+
+    @staticmethod
+    def bindable(port: int) -> bool:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+        return True
+
+    def block(self, width: int) -> int:
+        """The first port of ``width`` consecutive free ports nobody else was given."""
+        for _ in range(500):
+            base = self.rng.randrange(20000, max(self.ephemeral_low, 30000) - width)
+            ports = range(base, base + width)
+            if not self.taken.intersection(ports) and all(self.bindable(p) for p in ports):
+                self.taken.update(ports)
+                return base
+        raise RuntimeError(f"no {width} consecutive free ports below {self.ephemeral_low}")
+
+    def ports(self, count: int) -> list[int]:
+        return [self.block(1) for _ in range(count)]
 
 
 def session_pids(sid: int) -> list[int]:
@@ -91,16 +124,17 @@ def stop_sessions(sessions: list[int]) -> None:
             time.sleep(0.2)
 
 
-def node_args(ray_bin: str, temp: str, cpus: int, head_port: int | None) -> list[str]:
-    ports = free_ports(8)
+def node_args(ray_bin: str, temp: str, cpus: int, head_port: int | None, picker: PortPicker) -> list[str]:
+    ports = picker.ports(8)
+    workers = picker.block(201)
     args = [ray_bin, "start", "--node-ip-address", "127.0.0.1", "--num-cpus", str(cpus), "--disable-usage-stats",
             "--node-manager-port", str(ports[0]), "--object-manager-port", str(ports[1]),
-            "--min-worker-port", str(ports[2]), "--max-worker-port", str(ports[2] + 200),
+            "--min-worker-port", str(workers), "--max-worker-port", str(workers + 200),
             "--dashboard-agent-listen-port", str(ports[3]), "--dashboard-agent-grpc-port", str(ports[4]),
             "--metrics-export-port", str(ports[5]), "--runtime-env-agent-port", str(ports[6])]
     if head_port is None:
         return args + ["--head", "--port", str(ports[7]), "--include-dashboard=false", "--temp-dir", temp,
-                       "--ray-client-server-port", str(free_ports(1)[0])]
+                       "--ray-client-server-port", str(ports[2])]
     return args + ["--address", f"127.0.0.1:{head_port}"]
 
 
@@ -115,10 +149,11 @@ def main() -> None:
     temp = tempfile.mkdtemp(prefix="mcrc-", dir="/tmp")
     sessions: list[int] = []
     try:
-        head = node_args(ray_bin, temp, 1, None)
+        picker = PortPicker()
+        head = node_args(ray_bin, temp, 1, None, picker)
         port = int(head[head.index("--port") + 1])
         start_node(head, sessions)
-        start_node(node_args(ray_bin, temp, 1, port), sessions)
+        start_node(node_args(ray_bin, temp, 1, port, picker), sessions)
         ray.init(address=f"127.0.0.1:{port}", _node_ip_address="127.0.0.1", log_to_driver=False)
         deadline = time.time() + 60
         while len([n for n in ray.nodes() if n["Alive"]]) < 2:
