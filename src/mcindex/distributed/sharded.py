@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import ray
 from ray.exceptions import RayActorError, RayError, RayTaskError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from .._checks import check_int
 from .._progress import Progress
@@ -54,9 +55,9 @@ __all__ = ["ShardedCollection"]
 #: How shard actors are created unless ``actor_options`` says otherwise. ``num_cpus=0``: an
 #: actor reserves no CPU, so any number of shards fit on a node (four on a 2-CPU machine);
 #: the work's parallelism is set by ``threads``, which defaults to the node's CPUs divided
-#: among the shards placed there. ``SPREAD`` places shards on as many nodes as possible.
-ACTOR_DEFAULTS: dict[str, Any] = {"num_cpus": 0, "max_restarts": 3, "max_task_retries": 3,
-                                  "scheduling_strategy": "SPREAD"}
+#: among the shards placed there. No ``scheduling_strategy``: unless the caller gives one, the
+#: shards are spread over the alive nodes in proportion to their CPUs (see ``build``).
+ACTOR_DEFAULTS: dict[str, Any] = {"num_cpus": 0, "max_restarts": 3, "max_task_retries": 3}
 
 _BUILD_PARAMS = set(inspect.signature(Index.build).parameters) - {"cls", "data", "metric"}
 _SEARCH_PARAMS = set(inspect.signature(Index.search).parameters) - {"self", "queries", "k", "filter"}
@@ -72,8 +73,42 @@ def _ensure_ray() -> None:
         ray.init()
 
 
-def _shard_actor_class(options: Mapping[str, Any]) -> Any:
-    return ray.remote(Shard).options(**options)
+def _plan_nodes(shards: int) -> list[str] | None:
+    """A node for each shard: every alive node with CPUs takes shards in proportion to its CPUs
+    (the next shard goes where shards per CPU stays lowest; ties to the node with more CPUs,
+    then by id). None when no node reports CPUs.
+
+    Ray's ``SPREAD`` is best effort and blind to capacity for actors that reserve no CPU: on a
+    live two-node cluster it put all four shards on one node in about one build in ten, and it would put
+    shards on a head node started with ``--num-cpus 0`` to keep it free."""
+    cpus = {n["NodeID"]: float(n.get("Resources", {}).get("CPU", 0.0)) for n in ray.nodes() if n.get("Alive")}
+    order = sorted((node for node, c in cpus.items() if c > 0), key=lambda node: (-cpus[node], node))
+    if not order:
+        return None
+    placed = dict.fromkeys(order, 0)
+    plan = []
+    for _ in range(shards):
+        node = min(order, key=lambda nd: (placed[nd] + 1) / cpus[nd])
+        placed[node] += 1
+        plan.append(node)
+    return plan
+
+
+def _start_actors(options: Mapping[str, Any], shard_dirs: Sequence[str]) -> list[Any]:
+    """One shard actor per directory. Unless ``options`` names a ``scheduling_strategy``, each
+    is pinned to its node from :func:`_plan_nodes` with *soft* affinity: a shard whose node is
+    gone (or full) restarts on another node, from its checkpoint."""
+    cls = ray.remote(Shard)
+    plan = None if "scheduling_strategy" in options else _plan_nodes(len(shard_dirs))
+    actors = []
+    for s, shard_dir in enumerate(shard_dirs):
+        opts = dict(options)
+        if plan is not None:
+            opts["scheduling_strategy"] = NodeAffinitySchedulingStrategy(plan[s], soft=True)
+        elif "scheduling_strategy" not in opts:
+            opts["scheduling_strategy"] = "SPREAD"
+        actors.append(cls.options(**opts).remote(s, shard_dir))
+    return actors
 
 
 def _check_where(where: Any, nq: int) -> None:
@@ -176,7 +211,10 @@ class ShardedCollection:
                 the first rows of an iterable).
             seed: seeds the sample and k-means.
             actor_options: Ray actor options overriding :data:`ACTOR_DEFAULTS` (e.g.
-                ``{"num_cpus": 1, "memory": 8 << 30}``, a ``scheduling_strategy``).
+                ``{"num_cpus": 1, "memory": 8 << 30}``). Without a ``scheduling_strategy`` in
+                them, every alive node with CPUs takes shards in proportion to its CPUs (nodes
+                started with ``--num-cpus 0`` take none), pinned with soft affinity so that a
+                shard whose node is lost restarts on another.
             **index_params: passed to :meth:`mcindex.Index.build` on every shard (``threads``
                 default: the node's CPUs divided among the shards on it).
 
@@ -214,8 +252,7 @@ class ShardedCollection:
         _ensure_ray()
         actors: list[Any] = []
         try:
-            actors = [_shard_actor_class(options).remote(s, os.path.join(root, shard_dir_name(s)))
-                      for s in range(shards)]
+            actors = _start_actors(options, [os.path.join(root, shard_dir_name(s)) for s in range(shards)])
             builder = _Builder(actors, metric, partition, n_known, balance, sample, seed, in_flight, progress)
             centroids = None
             if partition == "cluster":
@@ -277,6 +314,7 @@ class ShardedCollection:
 
         The manifest and each shard's manifest checksum are checked here before any actor
         starts; each shard's files when it loads. Connects to Ray first if needed (``RAY_ADDRESS``).
+        ``actor_options`` and the placement of shards on nodes are as in :meth:`build`.
 
         Raises:
             FileNotFoundError: ``path`` does not exist.
@@ -288,8 +326,7 @@ class ShardedCollection:
         verify_shard_manifests(root, manifest)
         options = {**ACTOR_DEFAULTS, **dict(actor_options or {})}
         _ensure_ray()
-        actors = [_shard_actor_class(options).remote(i, os.path.join(root, s["dir"]))
-                  for i, s in enumerate(manifest["shards"])]
+        actors = _start_actors(options, [os.path.join(root, s["dir"]) for s in manifest["shards"]])
         try:
             infos = _gather(actors, [a.info.remote() for a in actors], "load")
             for i, info in enumerate(infos):
