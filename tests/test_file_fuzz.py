@@ -28,6 +28,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mcindex import Index
+from mcindex.cli import _index_info
+from mcindex.collection.report import format_info
 from mcindex.persistence import IndexFormatError
 
 EXAMPLES = int(os.environ.get("MCINDEX_FUZZ_EXAMPLES", "0")) or None
@@ -209,9 +211,22 @@ SECTIONS = ["vectors", "nav_offsets", "nav_neighbors", "clique_offsets", "clique
 PAYLOAD_VALUES = st.integers(0, 130) | st.sampled_from([2**31, 2**32 - 1]) | st.integers(0, 2**32 - 1)
 
 
+INFO_FIELDS = {"stats": ["sample", "one_hop_reach_mean", "nn10_one_hop", "nn100_one_hop", "pool_recall", "other"],
+               "build": ["seconds", "calibration_seconds", "fallback_groups", "phase_seconds", "rounds", "other"],
+               "build_params": ["degree", "alpha", "pool_method", "extend_cliques", "seed", "other"]}
+
+
 @st.composite
 def hostile_edits(draw):
-    kind = draw(st.sampled_from(["header", "section", "planner", "payload", "payload", "drop"]))
+    kind = draw(st.sampled_from(["header", "section", "planner", "planner_row", "info", "payload", "payload",
+                                 "drop"]))
+    if kind == "planner_row":  # a cell of the cost table: a row's field, or one number of a route's curve
+        field = draw(st.sampled_from(["selectivity", "exact", "graph", "mci", "extra"]))
+        return kind, (draw(st.integers(0, 20)), field, draw(st.integers(0, 8)), draw(st.integers(0, 3))), \
+            draw(HOSTILE_VALUES)
+    if kind == "info":
+        field = draw(st.sampled_from(sorted(INFO_FIELDS)))
+        return kind, (field, draw(st.sampled_from(INFO_FIELDS[field]))), draw(HOSTILE_VALUES)
     if kind == "header":
         return kind, draw(st.sampled_from(HEADER_KEYS)), draw(HOSTILE_VALUES)
     if kind == "section":
@@ -225,6 +240,23 @@ def hostile_edits(draw):
         value = draw(st.floats(-1e38, 1e38) if name in ("vectors", "clique_thresholds") else PAYLOAD_VALUES)
         return kind, (name, draw(st.integers(0, 10**6))), value
     return kind, draw(st.sampled_from(HEADER_KEYS + ["sections"])), None
+
+
+def edit_planner_row(rule, where, value):
+    row_i, field, point_i, cell_i = where
+    table = rule.get("table") if isinstance(rule, dict) else None
+    if not isinstance(table, list) or not table or not isinstance(table[row_i % len(table)], dict):
+        return
+    row = table[row_i % len(table)]
+    curve = row.get(field)
+    if field in ("graph", "mci") and isinstance(curve, list) and curve and isinstance(curve[point_i % len(curve)], list):
+        point = curve[point_i % len(curve)]
+        if cell_i < len(point):
+            point[cell_i] = value
+        else:
+            point.append(value)
+    else:
+        row[field] = value
 
 
 def apply_hostile(good: bytes, edits):
@@ -241,6 +273,11 @@ def apply_hostile(good: bytes, edits):
         elif kind == "planner":
             if isinstance(meta["header"].get("planner"), dict):
                 meta["header"]["planner"][where] = value
+        elif kind == "planner_row":
+            edit_planner_row(meta["header"].get("planner"), where, value)
+        elif kind == "info":
+            if isinstance(meta["header"].get(where[0]), dict):
+                meta["header"][where[0]][where[1]] = value
         elif kind == "payload":
             payload.append((where[0], where[1], value))
         elif where == "sections":
@@ -269,6 +306,9 @@ def test_hostile_files_with_valid_checksums_are_rejected_or_safe(original, tmp_p
         # whatever its contents (they may differ from the original, the CRCs were recomputed).
         loaded.stats()
         repr(loaded)
+        for ef in (1, 10, 64, 300):
+            loaded.plan_rule(ef)
+        format_info(_index_info(str(path)))  # what `mcindex info` prints
         for strategy in ("auto", "exact", "mci", "graph"):
             ids, dists = loaded.search(queries, 5, strategy=strategy, threads=1)
             assert ids.shape == (4, 5) and np.all((ids >= -1) & (ids < len(loaded)))

@@ -306,8 +306,6 @@ class Index:
             FileNotFoundError, IsADirectoryError, PermissionError: ``path`` cannot be opened.
         """
         header, sections = load_index(path, mmap=mmap)
-        if "planner" in header:
-            planner.check_rule(header["planner"], f"{os.fspath(path)}: header['planner']")
         return cls(header, sections)
 
     # ---- search -------------------------------------------------------------------------------
@@ -553,7 +551,8 @@ class Index:
             "fallback_groups": build.get("fallback_groups", 0),
             "build_params": self.build_params,
         }
-        out.update(self._header.get("stats", {}))
+        # Sampled figures from the header (typed when loaded); they never replace a computed one.
+        out.update({k: v for k, v in self._header.get("stats", {}).items() if k not in out})
         return out
 
     def __repr__(self) -> str:

@@ -86,6 +86,9 @@ from typing import Any, BinaryIO, Union
 
 import numpy as np
 
+from .index_header import MAX_ID as _MAX_ID
+from .index_header import READABLE_VERSIONS, IndexFormatError, _is_int, _short, validate_header
+
 try:  # POSIX: a writer holds a lock on its temporary file (see _remove_stale_temps)
     import fcntl
 except ImportError:  # pragma: no cover - Windows
@@ -106,9 +109,6 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 MAGIC = b"MCINDEX\0"
 FORMAT_VERSION = 2
-#: Versions this reader accepts. Version 1 padded every vector row to a multiple of 16 floats;
-#: version 2 stores rows unpadded (stride >= dim, any value), which saves memory at small dims.
-READABLE_VERSIONS = (1, 2)
 PREAMBLE_SIZE = 64
 ALIGNMENT = 64
 CHECKSUM = "crc32"
@@ -129,87 +129,13 @@ SECTION_DTYPES: dict[str, tuple[str, int]] = {
     "node_cliques": ("<u4", 1),
 }
 
-METRICS = ("l2", "ip", "cosine")
-
-# required header keys -> expected kind ("int" refuses bool; numpy integers are accepted)
-_HEADER_KEYS: dict[str, str] = {
-    "format": "str",
-    "format_version": "int",
-    "metric": "str",
-    "n": "int",
-    "dim": "int",
-    "stride": "int",
-    "entry_point": "int",
-    "nav_degree": "int",
-    "build_params": "dict",
-    "stats": "dict",
-    "mcindex_version": "str",
-}
-
-_MAX_ID = 2**32  # ids are uint32, so n and C must not exceed this
 _READ_CHUNK = 1 << 20
 _VALIDATE_ROWS = 1 << 16
-
-
-class IndexFormatError(ValueError):
-    """An index (in memory or in a file) is malformed, corrupt, truncated or of an unknown version."""
 
 
 # ---------------------------------------------------------------------------------------------
 # validation of an index in memory
 # ---------------------------------------------------------------------------------------------
-def _is_int(x: Any) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _validate_header(header: Any) -> None:
-    if not isinstance(header, Mapping):
-        raise IndexFormatError(f"header must be a dict, got {type(header).__name__}")
-    missing = [k for k in _HEADER_KEYS if k not in header]
-    if missing:
-        raise IndexFormatError(f"header is missing required key(s): {', '.join(missing)}")
-    for key, kind in _HEADER_KEYS.items():
-        value = header[key]
-        ok = {"int": _is_int(value), "str": isinstance(value, str),
-              "dict": isinstance(value, Mapping)}[kind]
-        if not ok:
-            raise IndexFormatError(
-                f"header[{key!r}] must be {'an' if kind == 'int' else 'a'} {kind}, "
-                f"got {type(value).__name__} {_short(value)}")
-    if header["format"] != "mcindex":
-        raise IndexFormatError(f"header['format'] must be 'mcindex', got {_short(header['format'])}")
-    if header["format_version"] not in READABLE_VERSIONS:
-        raise IndexFormatError(
-            f"header['format_version'] is {header['format_version']}, expected one of {READABLE_VERSIONS}")
-    if header["metric"] not in METRICS:
-        raise IndexFormatError(
-            f"header['metric'] must be one of {METRICS}, got {_short(header['metric'])}")
-    for key in ("n", "dim", "stride", "entry_point", "nav_degree"):
-        if header[key] < 0:
-            raise IndexFormatError(f"header[{key!r}] must be >= 0, got {header[key]}")
-    n, dim, stride = int(header["n"]), int(header["dim"]), int(header["stride"])
-    if n > _MAX_ID:
-        raise IndexFormatError(f"header['n'] = {n} exceeds the uint32 id space ({_MAX_ID})")
-    if stride < dim:
-        raise IndexFormatError(f"header['stride'] = {stride} is smaller than header['dim'] = {dim}")
-    if header["format_version"] == 1 and stride % 16:
-        raise IndexFormatError(
-            f"header['stride'] = {stride} is not a multiple of 16 (version-1 rows are 64-byte padded)")
-    for key in ("build", "planner"):  # optional; read by Index.stats() and the planner
-        if key in header and not isinstance(header[key], Mapping):
-            raise IndexFormatError(f"header[{key!r}] must be a dict, got {type(header[key]).__name__}")
-    entry = int(header["entry_point"])
-    if n > 0 and entry >= n:
-        raise IndexFormatError(f"header['entry_point'] = {entry} is not < n = {n}")
-    if n == 0 and entry != 0:
-        raise IndexFormatError(f"header['entry_point'] must be 0 for an empty index, got {entry}")
-
-
 def _check_sections(sections: Any) -> dict[str, np.ndarray]:
     if not isinstance(sections, Mapping):
         raise IndexFormatError(f"sections must be a dict of arrays, got {type(sections).__name__}")
@@ -290,7 +216,7 @@ def validate_index(header: Mapping[str, Any], sections: Mapping[str, np.ndarray]
     the two membership CSRs agree exactly (point v lists clique c iff clique c lists v).
     Vectorised; O(n + E + M log M). Raises :class:`IndexFormatError` on the first problem.
     """
-    _validate_header(header)
+    validate_header(header)
     arrays = _check_sections(sections)
     n, dim, stride = int(header["n"]), int(header["dim"]), int(header["stride"])
 
