@@ -592,3 +592,60 @@ def test_invalid_index_is_never_written(saved, rng, corrupt, match):
     with pytest.raises(IndexFormatError):
         save_index(path.parent / "new.mci", h, s)
     assert os.listdir(path.parent) == [path.name]
+
+
+# ---- special files: never read, never replaced ---------------------------------------------------
+def _special_files(tmp_path):
+    """A FIFO, a UNIX socket and (when allowed: root in a container) a private copy of /dev/null,
+    each with the path a user might pass."""
+    import socket
+    import stat
+
+    out = {}
+    fifo = tmp_path / "fifo.mci"
+    os.mkfifo(fifo)
+    out["fifo"] = fifo
+    sock_path = tmp_path / "sock.mci"
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(sock_path))
+    out["socket"] = sock_path
+    try:
+        dev = tmp_path / "null.mci"
+        os.mknod(dev, stat.S_IFCHR | 0o600, os.makedev(1, 3))
+        out["device"] = dev
+    except (PermissionError, OSError):
+        pass
+    return out, sock
+
+
+def test_loading_a_fifo_device_or_socket_is_refused_without_blocking(tmp_path):
+    """Opening a FIFO for reading would wait for a writer forever: the load is refused first.
+    Run in a child process so that a regression fails by timeout instead of hanging pytest."""
+    import subprocess
+    import sys
+
+    files, sock = _special_files(tmp_path)
+    with sock:
+        for kind, path in [*files.items(), ("/dev/null", Path("/dev/null"))]:
+            code = ("import sys\nfrom mcindex.persistence import IndexFormatError, load_index\n"
+                    f"try:\n    load_index({str(path)!r})\nexcept IndexFormatError as e:\n    print(e)\n")
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+            assert out.returncode == 0, out.stderr
+            assert str(path) in out.stdout and "not a regular file" in out.stdout, (kind, out.stdout)
+
+
+def test_saving_over_a_fifo_device_or_socket_is_refused(tmp_path, rng):
+    files, sock = _special_files(tmp_path)
+    with sock:
+        for kind, path in files.items():
+            with pytest.raises(FileExistsError, match="not a regular file; refusing to replace it"):
+                save_index(path, *make_index(rng, n=20))
+            assert not path.is_file(), kind  # still the special file
+        # through a symlink, the target is what a save would replace
+        link = tmp_path / "link.mci"
+        link.symlink_to(files["fifo"])
+        with pytest.raises(FileExistsError):
+            save_index(link, *make_index(rng, n=20))
+        assert link.is_symlink() and not files["fifo"].is_file()
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == []

@@ -86,6 +86,7 @@ from typing import Any, BinaryIO, Union
 
 import numpy as np
 
+from ._files import check_replaceable, open_regular
 from .index_header import MAX_ID as _MAX_ID
 from .index_header import READABLE_VERSIONS, IndexFormatError, _is_int, _short, validate_header
 
@@ -442,6 +443,8 @@ def save_index(path: PathLike, header: Mapping[str, Any], sections: Mapping[str,
     Raises:
         IndexFormatError: the index is invalid or its header is not JSON-serialisable.
         IsADirectoryError: ``path`` is a directory.
+        FileExistsError: ``path`` is a FIFO, a device or a socket (only a regular file, or
+            nothing, is ever replaced).
         FileNotFoundError: the directory of ``path`` does not exist.
         OSError: the file could not be written.
     """
@@ -455,6 +458,7 @@ def save_index(path: PathLike, header: Mapping[str, Any], sections: Mapping[str,
     directory, base = os.path.split(path)
     if os.path.isdir(path):
         raise IsADirectoryError(errno.EISDIR, "Is a directory (an index is saved as one file)", path)
+    check_replaceable(path)
     if not os.path.isdir(directory):
         raise FileNotFoundError(errno.ENOENT, "No such directory", directory)
     _remove_stale_temps(directory, base)
@@ -699,12 +703,14 @@ def load_index(path: PathLike, *, mmap: bool = False) -> tuple[dict[str, Any], d
 
     Raises:
         IndexFormatError: the file is not an mcindex file, is of a newer format version, is
-            truncated or corrupt, or holds an invalid index. The message names the file.
+            truncated or corrupt, or holds an invalid index; or the path is a FIFO, a device or
+            a socket (refused before it is opened for reading). The message names the file.
         OSError: the file cannot be opened or read.
     """
     name = os.fspath(path)
+    f = open_regular(name, IndexFormatError)  # a FIFO or a device: refused before a blocking read
     try:
-        with open(name, "rb") as f:
+        with f:
             actual = os.fstat(f.fileno()).st_size
             version, file_size, header_length, header_checksum = _read_preamble(f, actual)
             blob = bytearray(header_length)  # bounded by the file size checked above

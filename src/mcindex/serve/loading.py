@@ -47,9 +47,10 @@ def describe_path(path: str | os.PathLike[str]) -> str:
         if isinstance(manifest, dict) and manifest.get("format") == SHARDED_FORMAT:
             return "sharded"
         return "collection"
+    from .._files import open_regular
     from ..persistence import MAGIC
 
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         head = f.read(len(MAGIC))
     if head != MAGIC:
         raise ValueError(f"{path}: not an mcindex index file or collection directory")
