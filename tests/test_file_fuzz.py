@@ -312,6 +312,8 @@ def test_hostile_files_with_valid_checksums_are_rejected_or_safe(original, tmp_p
         for strategy in ("auto", "exact", "mci", "graph"):
             ids, dists = loaded.search(queries, 5, strategy=strategy, threads=1)
             assert ids.shape == (4, 5) and np.all((ids >= -1) & (ids < len(loaded)))
+            # A real result has a finite distance; inf marks an empty slot only.
+            assert np.all(np.isfinite(dists[ids >= 0])) and np.all(np.isinf(dists[ids < 0]))
             ids, _ = loaded.search(queries, 5, np.arange(0, len(loaded), 3), strategy=strategy, threads=1)
             assert np.all((ids == -1) | (ids % 3 == 0))
 

@@ -511,6 +511,7 @@ INVALID = [
     ("1-D vectors", lambda h, s: s.update(vectors=s["vectors"].ravel()), "must be 2-D"),
     ("vectors rows", lambda h, s: s.update(vectors=s["vectors"][:-1]), "expected \\(n, stride\\)"),
     ("nan vector", _set("vectors", (3, 2), np.nan), "vectors row 3 is not finite"),
+    ("huge vector", _set("vectors", (4, 1), 1e30), "vectors row 4 has a coordinate above .* would overflow"),
     ("padding", _set("vectors", (4, 11), 1.0), "vectors row 4 has non-zero padding"),
     ("offsets[0]", _set("nav_offsets", 0, 1), r"nav_offsets\[0\] = 1, must be 0"),
     ("offsets length", lambda h, s: s.update(node_offsets=s["node_offsets"][:-1]),

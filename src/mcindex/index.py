@@ -32,7 +32,7 @@ import numpy as np
 from . import _core
 from ._checks import check_int
 from ._progress import Progress
-from .exact import METRICS, ExactIndex, as_matrix, check_k, check_metric, check_threads, normalize_rows
+from .exact import METRICS, ExactIndex, as_matrix, check_k, check_metric, check_threads, normalize_rows, pad_results
 from .filters import resolve_filters
 from . import persistence, planner
 from .persistence import load_index, save_index
@@ -180,7 +180,7 @@ class Index:
         pool_search_list = check_int(pool_search_list or min(100, pool_size + 1), "pool_search_list")
         if pool_method not in ("search", "two_hop"):
             raise ValueError(f"pool_method must be 'search' or 'two_hop', got {pool_method!r}")
-        seed = check_int(seed, "seed", 0)
+        seed = check_int(seed, "seed", 0, 2**64 - 1)
         threads = check_threads(threads) or (os.cpu_count() or 1)
         if hub_cap < min_memberships:
             raise ValueError(f"hub_cap ({hub_cap}) must be >= min_memberships ({min_memberships})")
@@ -361,7 +361,7 @@ class Index:
                 range), an unknown strategy.
         """
         k = check_k(k)
-        ef = max(check_int(ef, "ef"), k)
+        ef = check_int(ef, "ef")
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {sorted(STRATEGIES)}, got {strategy!r}")
         nthreads = check_threads(threads) or (os.cpu_count() or 1)
@@ -375,14 +375,19 @@ class Index:
         resolved = resolve_filters(filter, n, q.shape[0], need_words=True)
         if n == 0:  # only a crafted file holds no points (build refuses): nothing to find
             return _empty_result(q.shape[0], k, return_stats)
+        # The search allocates for at most n results and an ef-long list of at most n points
+        # (and the core's 2**30); the output is padded to the k asked for.
+        k_core = min(k, n)
+        ef = min(max(ef, k_core), n, 2**30)
         s = self._sections
         rule = self.plan_rule(ef)
         ids, dists, raw = _core.mci_search(
             s["vectors"], self.dim, METRICS[self.metric], s["nav_offsets"], s["nav_neighbors"],
             int(self._header["entry_point"]), s["clique_offsets"], s["clique_members"], s["node_offsets"],
-            s["node_cliques"], q, k, ef, STRATEGIES[strategy], nthreads, seeds, idle_window, max_hops,
+            s["node_cliques"], q, k_core, ef, STRATEGIES[strategy], nthreads, seeds, idle_window, max_hops,
             bool(graph_links), rule["exact_max_valid"], rule["graph_min_fraction"], rule["exact_cost_ratio"],
             resolved.words, resolved.ids, resolved.of_query, np.asarray(resolved.counts, dtype=np.uint64))
+        ids, dists = pad_results(ids, dists, k)
         if not return_stats:
             return ids, dists
         stats = {

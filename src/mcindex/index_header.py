@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["IndexFormatError", "check_int", "check_real", "validate_header"]
+__all__ = ["IndexFormatError", "int_field", "real_field", "validate_header"]
 
 
 class IndexFormatError(ValueError):
@@ -76,14 +76,14 @@ def _is_int(x: Any) -> bool:
     return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
 
 
-def check_int(value: Any, where: str, low: float, high: float) -> int:
+def int_field(value: Any, where: str, low: float, high: float) -> int:
     """``value`` as an int in ``[low, high]``, else :class:`IndexFormatError` naming ``where``."""
     if not _is_int(value) or not low <= value <= high:
         raise IndexFormatError(f"{where} must be an int in [{int(low)}, {int(high)}], got {_short(value)}")
     return int(value)
 
 
-def check_real(value: Any, where: str, low: float, high: float) -> float:
+def real_field(value: Any, where: str, low: float, high: float) -> float:
     """``value`` as a finite real number in ``[low, high]`` (ints accepted, no bool, no str)."""
     ok = (_is_int(value) or isinstance(value, (float, np.floating))) and not isinstance(value, bool)
     # Compare before converting: float(10**400) would raise OverflowError.
@@ -105,9 +105,9 @@ def _check_scalar(value: Any, where: str) -> None:
     if isinstance(value, str):
         _check_text(value, where)
     elif _is_int(value):
-        check_int(value, where, -_INT64, _INT64 - 1)
+        int_field(value, where, -_INT64, _INT64 - 1)
     elif isinstance(value, (float, np.floating)):
-        check_real(value, where, -math.inf, math.inf)
+        real_field(value, where, -math.inf, math.inf)
     else:
         raise IndexFormatError(f"{where} must be a number, a string, a bool or null, got {_short(value)}")
 
@@ -131,9 +131,9 @@ def _check_fields(value: Any, where: str, schema: Mapping[str, tuple[Any, float,
             continue
         kind, low, high = schema[key]
         if kind == "int":
-            check_int(item, at, low, high)
+            int_field(item, at, low, high)
         elif kind == "real":
-            check_real(item, at, low, high)
+            real_field(item, at, low, high)
         elif kind == "bool":
             if not isinstance(item, bool):
                 raise IndexFormatError(f"{at} must be true or false, got {_short(item)}")
@@ -147,7 +147,7 @@ def _check_build(build: Any) -> None:
                   where, _BUILD)
     if "phase_seconds" in build:
         for name, secs in _check_dict(build["phase_seconds"], f"{where}['phase_seconds']").items():
-            check_real(secs, f"{where}['phase_seconds'][{name!r}]", 0, 1e12)
+            real_field(secs, f"{where}['phase_seconds'][{name!r}]", 0, 1e12)
     if "rounds" in build:
         rounds = build["rounds"]
         if not isinstance(rounds, list) or len(rounds) > _MAX_ITEMS:
@@ -181,11 +181,11 @@ def validate_header(header: Any) -> None:
     if header["metric"] not in METRICS:
         raise IndexFormatError(f"header['metric'] must be one of {METRICS}, got {_short(header['metric'])}")
     _check_text(header["mcindex_version"], "header['mcindex_version']")
-    n = check_int(header["n"], "header['n']", 0, MAX_ID)
-    dim = check_int(header["dim"], "header['dim']", 0, _INT64 - 1)
-    stride = check_int(header["stride"], "header['stride']", 0, _INT64 - 1)
-    check_int(header["nav_degree"], "header['nav_degree']", 0, MAX_ID)
-    entry = check_int(header["entry_point"], "header['entry_point']", 0, MAX_ID)
+    n = int_field(header["n"], "header['n']", 0, MAX_ID)
+    dim = int_field(header["dim"], "header['dim']", 0, _INT64 - 1)
+    stride = int_field(header["stride"], "header['stride']", 0, _INT64 - 1)
+    int_field(header["nav_degree"], "header['nav_degree']", 0, MAX_ID)
+    entry = int_field(header["entry_point"], "header['entry_point']", 0, MAX_ID)
     if stride < dim:
         raise IndexFormatError(f"header['stride'] = {stride} is smaller than header['dim'] = {dim}")
     if header["format_version"] == 1 and stride % 16:

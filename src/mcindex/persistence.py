@@ -86,6 +86,7 @@ from typing import Any, BinaryIO, Union
 
 import numpy as np
 
+from ._checks import max_magnitude
 from ._files import check_replaceable, open_regular
 from .index_header import MAX_ID as _MAX_ID
 from .index_header import READABLE_VERSIONS, IndexFormatError, _is_int, _short, validate_header
@@ -192,11 +193,16 @@ def _check_csr(off_name: str, offsets: np.ndarray, val_name: str, values: np.nda
 def _check_vectors(vectors: np.ndarray, n: int, dim: int, stride: int) -> None:
     if vectors.shape != (n, stride):
         raise IndexFormatError(f"vectors has shape {vectors.shape}, expected (n, stride) = {(n, stride)}")
+    limit = max_magnitude(dim)
     for start in range(0, n, _VALIDATE_ROWS):
         block = vectors[start:start + _VALIDATE_ROWS]
-        finite = np.isfinite(block[:, :dim]).all(axis=1)
+        # The bound a build enforces: larger coordinates give inf distances, which read as padding.
+        finite = (np.abs(block[:, :dim]) <= limit).all(axis=1)
         if not finite.all():
-            raise IndexFormatError(f"vectors row {start + int(np.argmin(finite))} is not finite")
+            row = start + int(np.argmin(finite))
+            what = "is not finite" if not np.isfinite(vectors[row, :dim]).all() else \
+                f"has a coordinate above {limit:.3g} (its distances would overflow float32)"
+            raise IndexFormatError(f"vectors row {row} {what}")
         if stride > dim:
             padded = block[:, dim:].any(axis=1)
             if padded.any():

@@ -199,7 +199,7 @@ def check_rule(rule: Any, where: str) -> None:
     rule: it comes from a file, so it may be anything. Every number is type- and range-checked
     (a string cost, 1e400, a huge ``ef`` or an unknown key are refused here, never met later by
     a search)."""
-    from .index_header import IndexFormatError, check_int, check_real
+    from .index_header import IndexFormatError, int_field, real_field
 
     if not isinstance(rule, Mapping):
         raise IndexFormatError(f"{where} must be a dict, got {type(rule).__name__}")
@@ -208,9 +208,9 @@ def check_rule(rule: Any, where: str) -> None:
         raise IndexFormatError(f"{where} has unknown key(s): {', '.join(repr(k)[:40] for k in unknown[:5])}")
     for key, (low, high) in _RULE_RANGES.items():
         if key in rule:
-            check_real(rule[key], f"{where}[{key!r}]", low, high)
+            real_field(rule[key], f"{where}[{key!r}]", low, high)
     if "exact_min_valid" in rule:
-        check_int(rule["exact_min_valid"], f"{where}['exact_min_valid']", 0, 2**63 - 1)
+        int_field(rule["exact_min_valid"], f"{where}['exact_min_valid']", 0, 2**63 - 1)
     table = rule.get("table", [])
     if not isinstance(table, list) or len(table) > _MAX_ROWS:
         raise IndexFormatError(f"{where}['table'] must be a list of at most {_MAX_ROWS} rows, got {type(table).__name__}")
@@ -222,11 +222,11 @@ def check_rule(rule: Any, where: str) -> None:
         extra = sorted(set(row) - {"selectivity", "exact", "mci", "graph"}, key=str)
         if extra:
             raise IndexFormatError(f"{at} has unknown key(s): {', '.join(repr(k)[:40] for k in extra[:5])}")
-        s = check_real(row["selectivity"], f"{at}['selectivity']", 0.0, 1.0)
+        s = real_field(row["selectivity"], f"{at}['selectivity']", 0.0, 1.0)
         if not previous < s:
             raise IndexFormatError(f"{at}['selectivity'] = {s} must be > 0 and above the previous row's")
         previous = s
-        check_real(row["exact"], f"{at}['exact']", 0.0, 1e12)
+        real_field(row["exact"], f"{at}['exact']", 0.0, 1e12)
         for route in ("mci", "graph"):
             curve = row.get(route, [])
             if not isinstance(curve, list) or len(curve) > len(EF_LADDER) * 4:
@@ -236,9 +236,9 @@ def check_rule(rule: Any, where: str) -> None:
                 pat = f"{at}[{route!r}][{j}]"
                 if not isinstance(point, list) or len(point) != 3:
                     raise IndexFormatError(f"{pat} must be [ef, microseconds, recall], got {point!r:.60}")
-                ef = check_int(point[0], f"{pat}[0] (ef)", 1, _MAX_EF)
-                check_real(point[1], f"{pat}[1] (microseconds)", 0.0, 1e12)
-                check_real(point[2], f"{pat}[2] (recall)", 0.0, 1.0)
+                ef = int_field(point[0], f"{pat}[0] (ef)", 1, _MAX_EF)
+                real_field(point[1], f"{pat}[1] (microseconds)", 0.0, 1e12)
+                real_field(point[2], f"{pat}[2] (recall)", 0.0, 1.0)
                 if ef <= last:
                     raise IndexFormatError(f"{pat}[0] (ef) = {ef} must be above the previous point's {last}")
                 last = ef
