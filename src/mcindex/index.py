@@ -41,6 +41,8 @@ __all__ = ["Index", "STRATEGIES"]
 
 # Why a planned traversal was answered by the exact scan (stats["fallback_reason"]).
 _FALLBACK_REASONS = ("", "no valid point near the query", "distance budget", "idle walk")
+# Why a forced traversal's answer may miss neighbours (stats["early_stop_reason"]).
+_EARLY_STOP_REASONS = ("", "no valid point near the query", "hop limit", "fewer than k found")
 STRATEGIES = {"auto": 0, "mci": 1, "graph": 2, "exact": 3}
 _STRATEGY_NAMES = {v: k for k, v in STRATEGIES.items()}
 
@@ -340,9 +342,15 @@ class Index:
             threads: threads over queries (default: all cores); the GIL is released, and
                 Ctrl-C stops a long batch within a fraction of a second (KeyboardInterrupt;
                 the index is untouched).
-            return_stats: also return per-query records (strategy, valid, distances,
-                expansions, cliques, seeds, fallback: whether a planned traversal was handed to
-                the exact scan) as a dict of arrays.
+            return_stats: also return per-query records as a dict of arrays: ``strategy``
+                (the route taken), ``valid``, ``distances``, ``expansions``, ``cliques``,
+                ``seeds``, ``found`` (valid results returned), ``fallback`` /
+                ``fallback_reason`` (a planned traversal handed the query to the exact scan)
+                and ``early_stop`` / ``early_stop_reason``: a traversal the caller forced
+                (``strategy="mci"`` or ``"graph"``) whose answer may miss neighbours: no point
+                it scored near the query passes the filter (the planner would have used the
+                exact scan), the clique traversal hit ``max_hops`` while still improving, or
+                it found fewer than ``min(k, valid)`` results.
             seeds: clique traversal: spread seeds (0: ``16 + valid / 512``).
             idle_window: clique traversal stops after this many expansions that did not
                 change the top k (0: ``max(ef, 16)``).
@@ -395,6 +403,8 @@ class Index:
             "valid": raw[:, 1], "distances": raw[:, 2], "expansions": raw[:, 3],
             "cliques": raw[:, 4], "seeds": raw[:, 5], "fallback": raw[:, 6] > 0,
             "fallback_reason": np.array([_FALLBACK_REASONS[int(c)] for c in raw[:, 6]]),
+            "found": raw[:, 7], "early_stop": raw[:, 8] > 0,
+            "early_stop_reason": np.array([_EARLY_STOP_REASONS[int(c)] for c in raw[:, 8]]),
         }
         return ids, dists, stats
 
@@ -574,7 +584,9 @@ def _empty_result(nq: int, k: int, return_stats: bool
     zeros = np.zeros(nq, dtype=np.int64)
     stats = {"strategy": np.full(nq, "exact"), "valid": zeros, "distances": zeros.copy(),
              "expansions": zeros.copy(), "cliques": zeros.copy(), "seeds": zeros.copy(),
-             "fallback": np.zeros(nq, dtype=bool), "fallback_reason": np.full(nq, _FALLBACK_REASONS[0])}
+             "fallback": np.zeros(nq, dtype=bool), "fallback_reason": np.full(nq, _FALLBACK_REASONS[0]),
+             "found": zeros.copy(), "early_stop": np.zeros(nq, dtype=bool),
+             "early_stop_reason": np.full(nq, _EARLY_STOP_REASONS[0])}
     return ids, dists, stats
 
 
