@@ -33,7 +33,7 @@ from mcindex.collection.report import format_info
 from mcindex.persistence import IndexFormatError
 
 EXAMPLES = int(os.environ.get("MCINDEX_FUZZ_EXAMPLES", "0")) or None
-FUZZ = settings(max_examples=EXAMPLES or 150, deadline=None, derandomize=EXAMPLES is None,
+FUZZ = settings(max_examples=EXAMPLES or 300, deadline=None, derandomize=EXAMPLES is None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
