@@ -17,6 +17,7 @@ figures in RELIABILITY.md come from that mode).
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import struct
@@ -263,6 +264,7 @@ def apply_hostile(good: bytes, edits):
     meta, _ = split(good)
     payload = []
     for kind, where, value in edits:
+        value = copy.deepcopy(value)  # sampled lists and dicts are shared between examples
         if kind == "header":
             meta["header"][where] = value
         elif kind == "section":
