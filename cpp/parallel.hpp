@@ -92,6 +92,16 @@ void parallel_for(std::size_t count, int threads, std::size_t chunk, Interrupt* 
   if (count == 0) return;
   threads = std::max(1, threads);
   chunk = std::max<std::size_t>(1, chunk);
+  if (threads == 1 || count == 1) {
+    // No team: starting one costs microseconds, as much as a whole query on a small index.
+    auto state = make_state();
+    for (std::size_t i = 0; i < count; ++i) {
+      if (interrupt != nullptr && interrupt->stopped()) break;
+      body(state, i);
+      if (interrupt != nullptr) interrupt->poll();
+    }
+    return;
+  }
   RegionErrors errors;
   std::atomic<std::size_t> next{0};
   // Threads done with their items. The calling thread, once done, spins briefly (the others

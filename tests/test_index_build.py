@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import mcindex
-from mcindex import Index
+from mcindex import Bitmap, Index
 
 
 def clustered(n, dim, seed=0, clusters=8):
@@ -273,14 +273,50 @@ def test_oversized_parameters_are_clamped_not_trusted():
 
 
 def test_core_binding_rejects_what_python_would_never_send():
+    """The binding is the last line of defence: what could make the core read out of bounds is
+    refused even when the Python layer is bypassed."""
     from mcindex import _core
 
     data = clustered(100, 4)
     q = data[:2].copy()
+    words = Bitmap.from_mask(np.arange(100) % 3 == 0).words
     with pytest.raises(ValueError, match="k must be"):
-        _core.exact_search(data, q, 0, 0, [], [], None, 1)
+        _core.exact_search(data, q, 0, "l2", None, None, 1)
     dup = np.array([5, 5, 7], dtype=np.uint32)  # unsorted / repeated ids would overrun a buffer
     with pytest.raises(ValueError, match="strictly increasing"):
-        _core.exact_search(data, q, 3, 0, [None], [dup], np.zeros(2, np.int32), 1)
-    ids, _ = _core.exact_search(data, q, 10**6, 0, [], [], None, 1)  # huge k: padded, no huge heap
+        _core.exact_search(data, q, 3, "l2", [(words, dup, 3)], None, 1)
+    with pytest.raises(ValueError, match="out of range"):
+        _core.exact_search(data, q, 3, "l2", [(words, np.array([5, 100], np.uint32), 2)], None, 1)
+    with pytest.raises(ValueError, match="wrong number of words"):
+        _core.exact_search(data, q, 3, "l2", [(words[:1], None, 3)], None, 1)
+    past = words.copy()
+    past[-1] |= np.uint64(1) << np.uint64(63)  # bit 127: past n = 100
+    with pytest.raises(ValueError, match="bits set past"):
+        _core.exact_search(data, q, 3, "l2", [(past, None, 34)], None, 1)
+    with pytest.raises(ValueError, match="filter index out of range"):
+        _core.exact_search(data, q, 3, "l2", [(words, None, 34)], np.array([0, 1], np.int32), 1)
+    ids, _ = _core.exact_search(data, q, 10**6, "l2", None, None, 1)  # huge k: padded, no huge heap
     assert ids.shape == (2, 10**6) and np.all(ids[:, 100:] == -1)
+
+
+def test_core_index_checks_its_arrays_once(tmp_path):
+    """Arrays an Index file would never hold are refused when the core index is made."""
+    from mcindex import _core
+
+    index = build(clustered(60, 4), stats_sample=0)
+    s, h = index._sections, index._header
+    args = lambda **kw: {**dict(vectors=s["vectors"], dim=h["dim"], metric=h["metric"], nav_offsets=s["nav_offsets"],
+                                nav_neighbors=s["nav_neighbors"], entry_point=h["entry_point"],
+                                clique_offsets=s["clique_offsets"], clique_members=s["clique_members"],
+                                node_offsets=s["node_offsets"], node_cliques=s["node_cliques"]), **kw}
+    _core.Index(**args())
+    bad_neighbors = s["nav_neighbors"].copy()
+    bad_neighbors[0] = 60
+    for kw, message in [({"nav_neighbors": bad_neighbors}, "navigable graph: value 0 is out of range"),
+                        ({"entry_point": 60}, "entry point"),
+                        ({"nav_offsets": s["nav_offsets"][::-1].copy()}, "navigable graph"),
+                        ({"node_offsets": s["node_offsets"][:-1].copy()}, "rows"),
+                        ({"metric": "hamming"}, "metric"),
+                        ({"dim": 0}, "dim")]:
+        with pytest.raises(ValueError, match=message):
+            _core.Index(**args(**kw))

@@ -8,6 +8,7 @@ namespace mcindex {
 
 // Distances are "smaller is closer" everywhere:
 //   L2: squared Euclidean; IP: negative inner product; Cosine: 1 - dot on unit vectors.
+// (storage/flat_storage.hpp turns the kernels' raw values into these.)
 enum class Metric : int { L2 = 0, IP = 1, Cosine = 2 };
 
 enum class SimdLevel : int { Scalar = 0, AVX2 = 1, AVX512 = 2, NEON = 3 };
@@ -36,17 +37,6 @@ const DistanceKernels* kernels_for(SimdLevel level);
 const DistanceKernels& kernels();
 
 const char* simd_level_name(SimdLevel level);
-
-// Distance in the metric's reported form.
-inline float metric_distance(const DistanceKernels& k, Metric m, const float* a, const float* b,
-                             std::size_t dim) {
-  switch (m) {
-    case Metric::L2: return k.l2sq(a, b, dim);
-    case Metric::IP: return -k.dot(a, b, dim);
-    case Metric::Cosine: return 1.0f - k.dot(a, b, dim);
-  }
-  return 0.0f;
-}
 
 // Per-ISA tables, defined in kernels_*.cpp.
 extern const DistanceKernels kScalarKernels;

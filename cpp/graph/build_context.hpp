@@ -1,5 +1,6 @@
-// What every build phase needs: the vectors, the metric, the thread count, and a callback that
-// reports progress and asks whether to stop (Ctrl-C). Phases call it from thread 0 only.
+// What every build phase needs: the vectors (through the storage layer's distances), the thread
+// count, and a callback that reports progress and asks whether to stop (Ctrl-C). Phases call
+// the callback from thread 0 only.
 #pragma once
 
 #include <cstddef>
@@ -7,9 +8,8 @@
 #include <functional>
 #include <stdexcept>
 
-#include "distance/distance.hpp"
 #include "parallel.hpp"
-#include "search/exact_search.hpp"
+#include "storage/flat_storage.hpp"
 
 namespace mcindex {
 
@@ -21,32 +21,16 @@ struct BuildCancelled : std::runtime_error {
 };
 
 struct BuildContext {
-  VectorView base;
-  Metric metric = Metric::L2;
+  FlatStorage base;
   int threads = 1;
   ProgressFn progress;  // may be empty
-  const DistanceKernels* kern = &kernels();  // looked up once, not per distance
 
-  float distance(std::size_t a, std::size_t b) const {
-    return metric_distance(*kern, metric, base.row(a), base.row(b), base.dim);
-  }
-  float distance_to(const float* q, std::size_t b) const {
-    return metric_distance(*kern, metric, q, base.row(b), base.dim);
-  }
-  // Distances from q to rows ids[0..count), in the metric's form.
-  void distances_to(const float* q, const std::uint32_t* ids, std::size_t count, float* out) const {
-    if (metric == Metric::L2) {
-      kern->l2sq_batch(q, base.data, base.stride, base.dim, ids, count, out);
-      return;
-    }
-    kern->dot_batch(q, base.data, base.stride, base.dim, ids, count, out);
-    const float offset = metric == Metric::Cosine ? 1.0f : 0.0f;
-    for (std::size_t j = 0; j < count; ++j) out[j] = offset - out[j];
-  }
-  // Squared L2: the geometry of the clique cover whatever the search metric
-  // (on unit vectors, as stored for cosine, it equals 2 - 2 cos).
-  float l2sq(std::size_t a, std::size_t b) const {
-    return kern->l2sq(base.row(a), base.row(b), base.dim);
+  // A distance computer over the vectors, for pairs of stored rows or bound to a query.
+  FlatDistance distances() const { return FlatDistance(base); }
+  FlatDistance from(const float* q) const {
+    FlatDistance d(base);
+    d.set_query(q);
+    return d;
   }
   // Called from thread 0 only; returns false when the callback asks to stop (the caller then
   // stops its threads and throws BuildCancelled outside any parallel region).

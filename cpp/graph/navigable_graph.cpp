@@ -54,15 +54,16 @@ std::uint64_t mix(std::uint64_t x) {
 void robust_prune(const BuildContext& ctx, std::uint32_t p, const std::vector<Candidate>& cands,
                   float alpha, std::size_t degree, std::vector<std::uint32_t>& out) {
   out.clear();
+  const FlatDistance d = ctx.distances();
   thread_local std::vector<std::pair<std::uint64_t, std::uint32_t>> dups;
   dups.clear();
   // Duplicates are at p's own distance: a prefix of the sorted candidates.
-  const float self = ctx.distance(p, p);
+  const float self = d.between(p, p);
   const float near_self = self + 1e-6f * std::max(1.0f, std::fabs(self));
   std::size_t prefix = 0;
   for (; prefix < cands.size() && cands[prefix].dist <= near_self; ++prefix) {
     const std::uint32_t c = cands[prefix].id;
-    if (c != p && ctx.l2sq(p, c) == 0.0f && (dups.empty() || dups.back().second != c))
+    if (c != p && d.l2sq_between(p, c) == 0.0f && (dups.empty() || dups.back().second != c))
       dups.emplace_back(mix((std::uint64_t{p} << 32) | c), c);
   }
   const std::size_t max_dups = std::min<std::size_t>(4, std::max<std::size_t>(1, degree / 4));
@@ -78,11 +79,11 @@ void robust_prune(const BuildContext& ctx, std::uint32_t p, const std::vector<Ca
   for (std::size_t j = 0; j < cands.size(); ++j) {
     const Candidate& c = cands[j];
     if (c.id == p) continue;
-    if (j < prefix && ctx.l2sq(p, c.id) == 0.0f) continue;  // a duplicate: decided above
+    if (j < prefix && d.l2sq_between(p, c.id) == 0.0f) continue;  // a duplicate: decided above
     if (out.size() > n_dups && out.back() == c.id) continue;  // repeats arrive adjacent after sorting
     bool keep = true;
     for (std::size_t r = n_dups; r < out.size(); ++r) {
-      if (out[r] == c.id || alpha * ctx.distance(out[r], c.id) <= c.dist) { keep = false; break; }
+      if (out[r] == c.id || alpha * d.between(out[r], c.id) <= c.dist) { keep = false; break; }
     }
     if (keep) {
       out.push_back(c.id);
@@ -165,11 +166,12 @@ void beam_search(const BuildContext& ctx, const FixedGraph& g, const float* quer
                  std::vector<Candidate>* scored) {
   thread_local std::vector<std::uint32_t> fresh;
   thread_local std::vector<float> dists;
+  const FlatDistance dist = ctx.from(query);
   list.reset(list_size);
   visited.next_epoch();
   for (std::size_t e = 0; e < n_entries; ++e) {
     if (visited.test_and_set(entries[e])) continue;
-    float d = ctx.distance_to(query, entries[e]);
+    float d = dist(entries[e]);
     if (scored) scored->push_back({d, entries[e], false});
     list.insert(d, entries[e]);
   }
@@ -186,7 +188,7 @@ void beam_search(const BuildContext& ctx, const FixedGraph& g, const float* quer
     for (std::uint32_t j = 0; j < deg; ++j)
       if (!visited.test_and_set(nb[j])) fresh.push_back(nb[j]);
     dists.resize(fresh.size());
-    ctx.distances_to(query, fresh.data(), fresh.size(), dists.data());
+    dist.batch(fresh.data(), fresh.size(), dists.data());
     for (std::size_t j = 0; j < fresh.size(); ++j) {
       const float d = dists[j];
       if (scored) scored->push_back({d, fresh[j], false});
@@ -258,7 +260,7 @@ FixedGraph build_navigable_graph(const BuildContext& ctx, const NavGraphParams& 
           // Search ends with every list entry expanded, so `expanded` holds the list too.
           beam_search(ctx, g, ctx.base.row(v), &g.entry, 1, p.build_list, sc.list, sc.visited, &sc.expanded);
           std::sort(sc.expanded.begin(), sc.expanded.end(), by_dist_then_id);
-          robust_prune(ctx, v, sc.expanded, p.alpha, p.degree, sc.out);
+          robust_prune(ctx, v, sc.expanded, p.prune_slack, p.degree, sc.out);
           std::copy(sc.out.begin(), sc.out.end(), g.adj.begin() + static_cast<std::ptrdiff_t>(v * p.degree));
           g.deg[v] = static_cast<std::uint32_t>(sc.out.size());
           for (std::uint32_t u : sc.out) sc.reverse.emplace_back(u, v);
@@ -303,13 +305,14 @@ FixedGraph build_navigable_graph(const BuildContext& ctx, const NavGraphParams& 
             return;
           }
           sc.cands.clear();
-          for (std::uint32_t j = 0; j < deg; ++j) sc.cands.push_back({ctx.distance(t, row[j]), row[j], false});
+          const FlatDistance d = ctx.distances();
+          for (std::uint32_t j = 0; j < deg; ++j) sc.cands.push_back({d.between(t, row[j]), row[j], false});
           for (std::size_t r = group_start[gi]; r < group_start[gi + 1]; ++r) {
             std::uint32_t s = all_reverse[r].second;
-            sc.cands.push_back({ctx.distance(t, s), s, false});
+            sc.cands.push_back({d.between(t, s), s, false});
           }
           std::sort(sc.cands.begin(), sc.cands.end(), by_dist_then_id);
-          robust_prune(ctx, t, sc.cands, p.alpha, p.degree, sc.out);
+          robust_prune(ctx, t, sc.cands, p.prune_slack, p.degree, sc.out);
           std::copy(sc.out.begin(), sc.out.end(), row);
           deg = static_cast<std::uint32_t>(sc.out.size());
         });

@@ -13,10 +13,11 @@
 
 namespace mcindex {
 
+// degree, build_list and seed are the keywords of mcindex.Index.build.
 struct NavGraphParams {
   std::size_t degree = 32;       // R: max out-degree
   std::size_t build_list = 100;  // L: candidate list size while inserting
-  float alpha = 1.2f;            // RobustPrune slack (1.0 for "ip")
+  float prune_slack = 1.2f;      // RobustPrune's alpha (1.0 for "ip", whose distances can be negative)
   std::uint64_t seed = 0;        // insertion order
 };
 

@@ -113,13 +113,13 @@ KnnPool build_knn_pool_two_hop(const BuildContext& ctx, const FixedGraph& g, std
     sc.visited.next_epoch();
     sc.visited.test_and_set(v);
     sc.cands.clear();
-    const float* q = ctx.base.row(v);
+    const FlatDistance dist = ctx.from(ctx.base.row(v));
     for (std::uint32_t i = 0; i < g.deg[v]; ++i) {
       std::uint32_t u = g.neighbors(v)[i];
-      if (!sc.visited.test_and_set(u)) sc.cands.push_back({ctx.distance_to(q, u), u, false});
+      if (!sc.visited.test_and_set(u)) sc.cands.push_back({dist(u), u, false});
       for (std::uint32_t j = 0; j < g.deg[u]; ++j) {
         std::uint32_t w = g.neighbors(u)[j];
-        if (!sc.visited.test_and_set(w)) sc.cands.push_back({ctx.distance_to(q, w), w, false});
+        if (!sc.visited.test_and_set(w)) sc.cands.push_back({dist(w), w, false});
       }
     }
     keep_nearest(pool, v, sc.cands);

@@ -13,7 +13,14 @@ namespace mcindex {
 class TopK {
  public:
   // `reserve` caps the up-front allocation (a huge k on few points must not allocate k slots).
-  explicit TopK(std::size_t k, std::size_t reserve = 1024) : k_(k) { heap_.reserve(std::min(k, reserve)); }
+  explicit TopK(std::size_t k = 0, std::size_t reserve = 1024) { reset(k, reserve); }
+
+  // Empty, for k results (keeps the memory of earlier use).
+  void reset(std::size_t k, std::size_t reserve = 1024) {
+    k_ = k;
+    heap_.clear();
+    heap_.reserve(std::min(k, reserve));
+  }
 
   // Distance a candidate must beat to enter (infinity until k are held).
   float threshold() const {

@@ -1,7 +1,8 @@
-"""A packed set of allowed ids: the one filter representation every search path shares.
+"""A packed set of allowed ids: the one filter form every search path takes.
 
 Bit ``i`` of word ``i // 64`` (least significant bit first) says whether id ``i`` is
-allowed. The C++ core reads the same uint64 words without copying.
+allowed. A Bitmap knows its count (computed once) and, when the set is small, its sorted ids;
+the C++ core reads the words, the count and the ids without copying or recounting them.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+
+from . import _core
 
 __all__ = ["Bitmap"]
 
@@ -25,11 +28,11 @@ class Bitmap:
     """A fixed-size set of ids in ``[0, size)``, stored as packed uint64 words.
 
     Build one with :meth:`from_mask`, :meth:`from_ids`, :meth:`all` or :meth:`none`;
-    combine with ``&``, ``|``, ``^`` and ``~``. ``count()`` is a popcount, ``len()`` the
-    universe size. Bitmaps are immutable: every operator returns a new one.
+    combine with ``&``, ``|``, ``^``, ``-`` and ``~``. ``count()`` is a popcount (computed once),
+    ``len()`` the universe size. Bitmaps are immutable: every operator returns a new one.
     """
 
-    __slots__ = ("_words", "_size")
+    __slots__ = ("_words", "_size", "_count", "_ids")
 
     def __init__(self, words: np.ndarray, size: int):
         size = _check_size(size)
@@ -44,45 +47,61 @@ class Bitmap:
         if tail and expected:
             # Bits past `size` are always zero so that count() and ~ stay exact.
             words[-1] &= np.uint64((1 << tail) - 1)
+        self._set(words, size, None, None)
+
+    def _set(self, words: np.ndarray, size: int, count: int | None, ids: np.ndarray | None) -> None:
         words.flags.writeable = False
-        self._words = words
-        self._size = size
+        if ids is not None:
+            ids.flags.writeable = False
+        self._words, self._size, self._count, self._ids = words, size, count, ids
+
+    @classmethod
+    def _made(cls, words: np.ndarray, size: int, count: int | None, ids: np.ndarray | None = None) -> Bitmap:
+        """A Bitmap around words the library made itself (tail bits clear, no copy)."""
+        bm = cls.__new__(cls)
+        bm._set(words, size, count, ids)
+        return bm
 
     # ---- construction -------------------------------------------------------------
     @classmethod
     def from_mask(cls, mask: Any) -> Bitmap:
         """Bitmap from a 1-D numpy bool array: id ``i`` is allowed where ``mask[i]``."""
-        mask = np.asarray(mask)
+        if type(mask) is not np.ndarray:
+            mask = np.asarray(mask)
         if mask.dtype != np.bool_:
             raise TypeError(f"mask must have dtype bool, got {mask.dtype}")
         if mask.ndim != 1:
             raise ValueError(f"mask must be 1-D, got shape {mask.shape}")
-        size = mask.shape[0]
-        nwords = (size + 63) // 64
-        packed = np.packbits(mask, bitorder="little")
-        buf = np.zeros(nwords * 8, dtype=np.uint8)
-        buf[: packed.shape[0]] = packed
-        return cls(buf.view("<u8").astype(np.uint64, copy=False), size)
+        words, count = _core.filter_from_mask(mask if mask.flags.c_contiguous else np.ascontiguousarray(mask))
+        return cls._made(words, mask.shape[0], count)
 
     @classmethod
     def from_ids(cls, ids: Any, size: int) -> Bitmap:
         """Bitmap of ``size`` ids with the given integer ids set (duplicates are fine)."""
-        size = _check_size(size)
-        ids = np.asarray(ids)
+        return cls._from_ids(ids, size)[0]
+
+    @classmethod
+    def _from_ids(cls, ids: Any, size: int) -> tuple[Bitmap, bool]:
+        """The Bitmap, and whether ``ids`` looked like a 0/1 mask in an integer dtype (length
+        ``size`` > 2, only 0 and 1)."""
+        if type(size) is not int:
+            size = _check_size(size)
+        elif size < 0:
+            raise ValueError(f"size must be >= 0, got {size}")
+        if type(ids) is not np.ndarray:
+            ids = np.asarray(ids)
         if ids.size == 0:
             ids = ids.astype(np.int64)
-        if not np.issubdtype(ids.dtype, np.integer):
+        if ids.dtype.kind not in "iu":
             raise TypeError(f"ids must be integers, got dtype {ids.dtype}")
         if ids.ndim != 1:
             raise ValueError(f"ids must be 1-D, got shape {ids.shape}")
-        if ids.size:
-            lo, hi = int(ids.min()), int(ids.max())
-            if lo < 0 or hi >= size:
-                bad = lo if lo < 0 else hi
-                raise ValueError(f"id {bad} is out of range [0, {size})")
-        mask = np.zeros(size, dtype=np.bool_)
-        mask[ids] = True
-        return cls.from_mask(mask)
+        if ids.dtype != np.int64 or not ids.flags.c_contiguous:
+            if ids.dtype == np.uint64 and int(ids.max()) > 2**63 - 1:
+                raise ValueError(f"id {int(ids.max())} is out of range [0, {size})")
+            ids = np.ascontiguousarray(ids, dtype=np.int64)
+        words, kept, count, zero_one = _core.filter_from_ids(ids, size)
+        return cls._made(words, size, count, kept), zero_one
 
     @classmethod
     def all(cls, size: int) -> Bitmap:
@@ -94,7 +113,7 @@ class Bitmap:
     def none(cls, size: int) -> Bitmap:
         """No id allowed."""
         size = _check_size(size)
-        return cls(np.zeros((size + 63) // 64, dtype=np.uint64), size)
+        return cls._made(np.zeros((size + 63) // 64, dtype=np.uint64), size, 0)
 
     # ---- views ------------------------------------------------------------------
     @property
@@ -111,8 +130,10 @@ class Bitmap:
         return self._size
 
     def count(self) -> int:
-        """Number of allowed ids (a popcount over the words)."""
-        return int(np.bitwise_count(self._words).sum(dtype=np.int64))
+        """Number of allowed ids (a popcount, computed once)."""
+        if self._count is None:
+            self._count = int(_core.popcount(self._words))
+        return self._count
 
     def selectivity(self) -> float:
         """Fraction of ids allowed (0 for an empty universe)."""
@@ -125,7 +146,13 @@ class Bitmap:
 
     def to_ids(self) -> np.ndarray:
         """Allowed ids, ascending, as int64."""
+        if self._ids is not None:
+            return self._ids.astype(np.int64)
         return np.flatnonzero(self.to_mask()).astype(np.int64)
+
+    def core(self) -> tuple[np.ndarray, np.ndarray | None, int]:
+        """``(words, sorted ids or None, count)``: what the core reads."""
+        return self._words, self._ids, self.count()
 
     def __contains__(self, i: object) -> bool:
         if not isinstance(i, (int, np.integer)) or not 0 <= int(i) < self._size:
@@ -142,16 +169,16 @@ class Bitmap:
         return other
 
     def __and__(self, other: Bitmap) -> Bitmap:
-        return Bitmap(self._words & self._other(other, "&")._words, self._size)
+        return Bitmap._made(self._words & self._other(other, "&")._words, self._size, None)
 
     def __or__(self, other: Bitmap) -> Bitmap:
-        return Bitmap(self._words | self._other(other, "|")._words, self._size)
+        return Bitmap._made(self._words | self._other(other, "|")._words, self._size, None)
 
     def __xor__(self, other: Bitmap) -> Bitmap:
-        return Bitmap(self._words ^ self._other(other, "^")._words, self._size)
+        return Bitmap._made(self._words ^ self._other(other, "^")._words, self._size, None)
 
     def __sub__(self, other: Bitmap) -> Bitmap:
-        return Bitmap(self._words & ~self._other(other, "-")._words, self._size)
+        return Bitmap._made(self._words & ~self._other(other, "-")._words, self._size, None)
 
     def __invert__(self) -> Bitmap:
         return Bitmap(~self._words, self._size)  # the constructor clears the tail bits
@@ -166,3 +193,10 @@ class Bitmap:
 
     def __repr__(self) -> str:
         return f"Bitmap(size={self._size}, count={self.count()})"
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        return (self._words, self._size, self._count, self._ids)
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        words, size, count, ids = state
+        self._set(np.array(words, dtype=np.uint64), size, count, None if ids is None else np.array(ids, dtype=np.uint32))

@@ -2,43 +2,15 @@
 
 from __future__ import annotations
 
-import math
-import os
 from typing import Any
 
 import numpy as np
 
 from . import _core
-from ._checks import INT_MAX, max_magnitude
-from .filters import resolve_filters
+from ._checks import METRICS, check_k, check_metric, check_threads, max_magnitude
+from .filters import explain_filter_error, resolve_filters
 
-__all__ = ["METRICS", "ExactIndex", "exact_search"]
-
-METRICS = {"l2": 0, "ip": 1, "cosine": 2}
-
-
-def check_metric(metric: Any) -> str:
-    """Validate a metric name; returns it lower-cased."""
-    if not isinstance(metric, str) or metric.lower() not in METRICS:
-        raise ValueError(f"metric must be one of {sorted(METRICS)}, got {metric!r}")
-    return metric.lower()
-
-
-def check_threads(threads: Any) -> int:
-    """``None`` -> all cores (0 for the core); otherwise a positive int."""
-    if threads is None:
-        return 0
-    if isinstance(threads, bool) or not isinstance(threads, (int, np.integer)) or threads < 1:
-        raise ValueError(f"threads must be None or a positive int, got {threads!r}")
-    return min(int(threads), max(os.cpu_count() or 1, 1) * 4)
-
-
-def check_k(k: Any) -> int:
-    """k must be a positive int (at most 2**63 - 1)."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= INT_MAX:
-        raise ValueError(f"k must be a positive int below 2**63, got {k!r}")
-    return int(k)
-
+__all__ = ["METRICS", "ExactIndex", "as_matrix", "exact_search", "normalize_rows", "query_matrix"]
 
 def pad_results(ids: np.ndarray, dists: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """``(ids, dists)`` widened to ``k`` columns with id -1 and distance inf.
@@ -62,19 +34,9 @@ def _rows(bad: np.ndarray) -> str:
     return f"{rows.size} row(s): " + ", ".join(map(str, rows[:10])) + (" ..." if rows.size > 10 else "")
 
 
-def as_matrix(x: Any, name: str, *, dim: int | None = None, allow_1d: bool = False) -> np.ndarray:
-    """A C-contiguous float32 2-D copy or view of ``x``, with finite values of a magnitude
-    whose distances stay finite (:func:`max_magnitude`).
-
-    float64 (and other real dtypes, any byte order) are converted; non-contiguous and read-only
-    arrays are copied or read as they are (never written); a 1-D array is one row when
-    ``allow_1d``. Zero rows (``(0, dim)``) are allowed.
-
-    Raises:
-        TypeError: not an array of real numbers (bool, complex, strings, objects, ragged lists).
-        ValueError: wrong number of dimensions, dim 0, a dim other than ``dim``, NaN or inf, or
-            values too large (the rows are named).
-    """
+def _shaped(x: Any, name: str, *, dim: int | None = None, allow_1d: bool = False) -> np.ndarray:
+    """``x`` as a C-contiguous float32 2-D array, after the checks of type and shape of
+    :func:`as_matrix` (not of the values)."""
     try:
         arr = np.asarray(x)
     except Exception as exc:  # e.g. ragged lists
@@ -89,8 +51,24 @@ def as_matrix(x: Any, name: str, *, dim: int | None = None, allow_1d: bool = Fal
         raise ValueError(f"{name} must have dim >= 1, got shape {arr.shape}")
     if dim is not None and arr.shape[1] != dim:
         raise ValueError(f"{name} must have dim {dim} like the data, got {arr.shape[1]}")
-    with np.errstate(over="ignore", invalid="ignore"):  # float64 beyond float32 becomes inf: reported below
-        arr = np.ascontiguousarray(arr, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):  # float64 beyond float32 becomes inf: reported later
+        return np.ascontiguousarray(arr, dtype=np.float32)
+
+
+def as_matrix(x: Any, name: str, *, dim: int | None = None, allow_1d: bool = False) -> np.ndarray:
+    """A C-contiguous float32 2-D copy or view of ``x``, with finite values of a magnitude
+    whose distances stay finite (:func:`max_magnitude`).
+
+    float64 (and other real dtypes, any byte order) are converted; non-contiguous and read-only
+    arrays are copied or read as they are (never written); a 1-D array is one row when
+    ``allow_1d``. Zero rows (``(0, dim)``) are allowed.
+
+    Raises:
+        TypeError: not an array of real numbers (bool, complex, strings, objects, ragged lists).
+        ValueError: wrong number of dimensions, dim 0, a dim other than ``dim``, NaN or inf, or
+            values too large (the rows are named).
+    """
+    arr = _shaped(x, name, dim=dim, allow_1d=allow_1d)
     if arr.shape[0] == 0:
         return arr
     # Largest |x| per row, without an n x dim temporary; NaN propagates, inf stays inf.
@@ -104,6 +82,19 @@ def as_matrix(x: Any, name: str, *, dim: int | None = None, allow_1d: bool = Fal
         raise ValueError(f"{name} has values too large for float32 distances (|x| > {limit:.3g}) in "
                          f"{_rows(bad)}; rescale the vectors")
     return arr
+
+
+def query_matrix(queries: Any, dim: int) -> np.ndarray:
+    """Queries as the core takes them: a C-contiguous float32 ``(nq, dim)`` array (one
+    ``(dim,)`` vector is one row). Only the type and shape are checked here; the core checks the
+    values (finite, not too large, non-zero under cosine) with the messages of
+    :func:`as_matrix`, in one pass with no temporaries."""
+    if type(queries) is np.ndarray and queries.dtype == np.float32 and queries.flags.c_contiguous:
+        if queries.ndim == 2 and queries.shape[1] == dim:
+            return queries
+        if queries.ndim == 1 and queries.shape[0] == dim:
+            return queries.reshape(1, dim)
+    return _shaped(queries, "queries", dim=dim, allow_1d=True)
 
 
 _NORM_ROWS = 1 << 16
@@ -157,12 +148,15 @@ class ExactIndex:
         """The ``k`` nearest allowed points of each query; see :func:`exact_search`."""
         k = check_k(k)
         nthreads = check_threads(threads)
-        q = as_matrix(queries, "queries", dim=self.dim, allow_1d=True)
-        if self.metric == "cosine":
-            q = normalize_rows(q, "queries")
-        resolved = resolve_filters(filter, len(self), q.shape[0])
-        ids, dists = _core.exact_search(self._data, q, min(k, max(len(self), 1)), METRICS[self.metric],
-                                        resolved.words, resolved.ids, resolved.of_query, nthreads)
+        q = query_matrix(queries, self.dim)
+        filters, of_query = resolve_filters(filter, len(self), q.shape[0])
+        if len(self) == 0:
+            return np.full((q.shape[0], k), -1, np.int64), np.full((q.shape[0], k), np.inf, np.float32)
+        try:
+            ids, dists = _core.exact_search(self._data, q, min(k, len(self)), self.metric, filters, of_query, nthreads)
+        except ValueError:
+            explain_filter_error(filter, len(self))
+            raise
         return pad_results(ids, dists, k)
 
     def __repr__(self) -> str:

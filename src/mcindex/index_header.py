@@ -15,26 +15,21 @@ not know (files written by older versions hold a few) must be plain JSON scalars
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
-import numpy as np
+from .file_fields import (MAX_ITEMS, IndexFormatError, dict_field, int_field, is_int, real_field, scalar_field, short,
+                          text_field)
+from ._checks import METRICS
+from .planner import check_rule
 
-__all__ = ["IndexFormatError", "int_field", "real_field", "validate_header"]
-
-
-class IndexFormatError(ValueError):
-    """An index (in memory or in a file) is malformed, corrupt, truncated or of an unknown version."""
+__all__ = ["IndexFormatError", "validate_header"]
 
 
 FORMAT = "mcindex"
 READABLE_VERSIONS = (1, 2)
-METRICS = ("l2", "ip", "cosine")
 MAX_ID = 2**32  # ids are uint32, so n and the number of cliques must not exceed this
 _INT64 = 2**63
-_MAX_TEXT = 4096  # characters of any string in a header
-_MAX_ITEMS = 4096  # entries of any list or dict in a header
 
 # required keys -> expected kind
 _REQUIRED: dict[str, str] = {
@@ -55,10 +50,11 @@ _BUILD_PARAMS: dict[str, tuple[Any, float, float]] = {
 }
 _BUILD: dict[str, tuple[Any, float, float]] = {
     "seconds": ("real", 0, 1e12), "calibration_seconds": ("real", 0, 1e12),
-    "fallback_groups": ("int", 0, MAX_ID),
+    "fallback_cliques": ("int", 0, MAX_ID), "fallback_groups": ("int", 0, MAX_ID),  # the older name
 }
 _ROUND: dict[str, tuple[Any, float, float]] = {
-    "alpha": ("real", 0, 1e30), "uncovered_before": ("int", 0, MAX_ID), "groups_added": ("int", 0, MAX_ID),
+    "alpha": ("real", 0, 1e30), "uncovered_before": ("int", 0, MAX_ID), "cliques_added": ("int", 0, MAX_ID),
+    "groups_added": ("int", 0, MAX_ID),  # the older name
     "newly_covered": ("int", 0, MAX_ID),
 }
 _STATS: dict[str, tuple[Any, float, float]] = {
@@ -67,67 +63,12 @@ _STATS: dict[str, tuple[Any, float, float]] = {
 }
 
 
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _is_int(x: Any) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
-
-
-def int_field(value: Any, where: str, low: float, high: float) -> int:
-    """``value`` as an int in ``[low, high]``, else :class:`IndexFormatError` naming ``where``."""
-    if not _is_int(value) or not low <= value <= high:
-        raise IndexFormatError(f"{where} must be an int in [{int(low)}, {int(high)}], got {_short(value)}")
-    return int(value)
-
-
-def real_field(value: Any, where: str, low: float, high: float) -> float:
-    """``value`` as a finite real number in ``[low, high]`` (ints accepted, no bool, no str)."""
-    ok = (_is_int(value) or isinstance(value, (float, np.floating))) and not isinstance(value, bool)
-    # Compare before converting: float(10**400) would raise OverflowError.
-    if not ok or (not _is_int(value) and not math.isfinite(value)) or not low <= value <= high:
-        raise IndexFormatError(f"{where} must be a finite number in [{low:g}, {high:g}], got {_short(value)}")
-    return float(value)
-
-
-def _check_text(value: Any, where: str) -> str:
-    if not isinstance(value, str) or len(value) > _MAX_TEXT:
-        raise IndexFormatError(f"{where} must be a string of at most {_MAX_TEXT} characters, got {_short(value)}")
-    return value
-
-
-def _check_scalar(value: Any, where: str) -> None:
-    """A field this version does not read: any plain JSON scalar (old files hold a few)."""
-    if value is None or isinstance(value, (bool, np.bool_)):
-        return
-    if isinstance(value, str):
-        _check_text(value, where)
-    elif _is_int(value):
-        int_field(value, where, -_INT64, _INT64 - 1)
-    elif isinstance(value, (float, np.floating)):
-        real_field(value, where, -math.inf, math.inf)
-    else:
-        raise IndexFormatError(f"{where} must be a number, a string, a bool or null, got {_short(value)}")
-
-
-def _check_dict(value: Any, where: str) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise IndexFormatError(f"{where} must be a dict, got {type(value).__name__}")
-    if len(value) > _MAX_ITEMS:
-        raise IndexFormatError(f"{where} has {len(value)} entries, at most {_MAX_ITEMS} are allowed")
-    for key in value:
-        _check_text(key, f"a key of {where}")
-    return value
-
-
 def _check_fields(value: Any, where: str, schema: Mapping[str, tuple[Any, float, float]]) -> None:
     """Known keys typed by ``schema``; unknown keys plain scalars."""
-    for key, item in _check_dict(value, where).items():
+    for key, item in dict_field(value, where).items():
         at = f"{where}[{key!r}]"
         if key not in schema:
-            _check_scalar(item, at)
+            scalar_field(item, at)
             continue
         kind, low, high = schema[key]
         if kind == "int":
@@ -136,23 +77,23 @@ def _check_fields(value: Any, where: str, schema: Mapping[str, tuple[Any, float,
             real_field(item, at, low, high)
         elif kind == "bool":
             if not isinstance(item, bool):
-                raise IndexFormatError(f"{at} must be true or false, got {_short(item)}")
+                raise IndexFormatError(f"{at} must be true or false, got {short(item)}")
         elif item not in kind:
-            raise IndexFormatError(f"{at} must be one of {kind}, got {_short(item)}")
+            raise IndexFormatError(f"{at} must be one of {kind}, got {short(item)}")
 
 
 def _check_build(build: Any) -> None:
     where = "header['build']"
-    _check_fields({k: v for k, v in _check_dict(build, where).items() if k not in ("phase_seconds", "rounds")},
+    _check_fields({k: v for k, v in dict_field(build, where).items() if k not in ("phase_seconds", "rounds")},
                   where, _BUILD)
     if "phase_seconds" in build:
-        for name, secs in _check_dict(build["phase_seconds"], f"{where}['phase_seconds']").items():
+        for name, secs in dict_field(build["phase_seconds"], f"{where}['phase_seconds']").items():
             real_field(secs, f"{where}['phase_seconds'][{name!r}]", 0, 1e12)
     if "rounds" in build:
         rounds = build["rounds"]
-        if not isinstance(rounds, list) or len(rounds) > _MAX_ITEMS:
-            raise IndexFormatError(f"{where}['rounds'] must be a list of at most {_MAX_ITEMS} dicts, "
-                                   f"got {_short(rounds)}")
+        if not isinstance(rounds, list) or len(rounds) > MAX_ITEMS:
+            raise IndexFormatError(f"{where}['rounds'] must be a list of at most {MAX_ITEMS} dicts, "
+                                   f"got {short(rounds)}")
         for i, r in enumerate(rounds):
             _check_fields(r, f"{where}['rounds'][{i}]", _ROUND)
 
@@ -160,8 +101,6 @@ def _check_build(build: Any) -> None:
 def validate_header(header: Any) -> None:
     """Raise :class:`IndexFormatError` unless every field of ``header`` has its type and range
     (see the module docstring); the shape fields are checked against each other too."""
-    from .planner import check_rule
-
     if not isinstance(header, Mapping):
         raise IndexFormatError(f"header must be a dict, got {type(header).__name__}")
     missing = [k for k in _REQUIRED if k not in header]
@@ -169,18 +108,18 @@ def validate_header(header: Any) -> None:
         raise IndexFormatError(f"header is missing required key(s): {', '.join(missing)}")
     for key, kind in _REQUIRED.items():
         value = header[key]
-        ok = {"int": _is_int(value), "str": isinstance(value, str), "dict": isinstance(value, Mapping)}[kind]
+        ok = {"int": is_int(value), "str": isinstance(value, str), "dict": isinstance(value, Mapping)}[kind]
         if not ok:
             raise IndexFormatError(f"header[{key!r}] must be {'an' if kind == 'int' else 'a'} {kind}, "
-                                   f"got {type(value).__name__} {_short(value)}")
+                                   f"got {type(value).__name__} {short(value)}")
     if header["format"] != FORMAT:
-        raise IndexFormatError(f"header['format'] must be {FORMAT!r}, got {_short(header['format'])}")
+        raise IndexFormatError(f"header['format'] must be {FORMAT!r}, got {short(header['format'])}")
     if header["format_version"] not in READABLE_VERSIONS:
         raise IndexFormatError(
             f"header['format_version'] is {header['format_version']}, expected one of {READABLE_VERSIONS}")
     if header["metric"] not in METRICS:
-        raise IndexFormatError(f"header['metric'] must be one of {METRICS}, got {_short(header['metric'])}")
-    _check_text(header["mcindex_version"], "header['mcindex_version']")
+        raise IndexFormatError(f"header['metric'] must be one of {METRICS}, got {short(header['metric'])}")
+    text_field(header["mcindex_version"], "header['mcindex_version']")
     n = int_field(header["n"], "header['n']", 0, MAX_ID)
     dim = int_field(header["dim"], "header['dim']", 0, _INT64 - 1)
     stride = int_field(header["stride"], "header['stride']", 0, _INT64 - 1)
@@ -197,7 +136,7 @@ def validate_header(header: Any) -> None:
         raise IndexFormatError(f"header['entry_point'] must be 0 for an empty index, got {entry}")
     unknown = sorted(set(header) - set(_REQUIRED) - {"build", "planner"}, key=str)
     if unknown:
-        raise IndexFormatError(f"header has unknown key(s): {', '.join(_short(k) for k in unknown[:5])}")
+        raise IndexFormatError(f"header has unknown key(s): {', '.join(short(k) for k in unknown[:5])}")
     _check_fields(header["build_params"], "header['build_params']", _BUILD_PARAMS)
     _check_fields(header["stats"], "header['stats']", _STATS)
     if "build" in header:

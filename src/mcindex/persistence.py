@@ -88,8 +88,11 @@ import numpy as np
 
 from ._checks import max_magnitude
 from ._files import check_replaceable, open_regular
+from .file_fields import IndexFormatError
+from .file_fields import is_int as _is_int
+from .file_fields import short as _short
 from .index_header import MAX_ID as _MAX_ID
-from .index_header import READABLE_VERSIONS, IndexFormatError, _is_int, _short, validate_header
+from .index_header import READABLE_VERSIONS, validate_header
 
 try:  # POSIX: a writer holds a lock on its temporary file (see _remove_stale_temps)
     import fcntl

@@ -1,36 +1,28 @@
-"""The search planner: which route answers a query, calibrated on the index's own data.
+"""The search planner's rules: which route answers a query, from the index's cost table.
 
 Each query is answered by one of three routes: the exact scan over the valid points, the clique
 traversal, or the navigable graph. Which is fastest depends mostly on the fraction ``s`` of
 points the filter allows: the scan costs ``s * n`` streaming distance computations, a traversal
 a roughly constant number of random-access ones that grows as the valid points thin out.
 
-:func:`calibrate` measures this at build time: for a grid of selectivities it times every route
-on sample queries (random base points, random filters), each route at the smallest ``ef`` of a
-ladder that reaches the target recall, and records where the cheapest route changes. The
-resulting rule is two thresholds on ``s`` (exact below, graph above, cliques between) plus the
-cost of one traversal distance in scan distances, which bounds how long a planned traversal may
-run before the query is handed to the exact scan (filters anti-correlated with the query, where
-traversals crawl).
+The build measures this (:mod:`mcindex.calibration`) into a cost table: per selectivity, the
+exact scan's cost and each traversal's cost and recall along a ladder of ``ef``. Here that
+table becomes, for a search's ``ef``, the rule the core applies per query (:func:`rule_for`):
+two thresholds on ``s`` (exact below, graph above, cliques between) and the cost of one
+traversal distance in scan distances, which bounds how long a planned traversal may run before
+the query is handed to the exact scan (filters anti-correlated with the query, where traversals
+crawl). The route choice itself, and the budget, idle and anti-correlation rules, are the core's
+(``cpp/search/planner.hpp``). A table read from a file is checked here (:func:`check_rule`).
 """
 
 from __future__ import annotations
 
 import math
-import time
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
 
-import numpy as np
+from .file_fields import IndexFormatError, int_field, real_field
 
-from .bitmap import Bitmap
-from .evaluate import recall as _recall
-
-if TYPE_CHECKING:
-    from .index import Index
-
-#: Selectivities the calibration measures.
-GRID = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0)
 #: ef values measured per route.
 EF_LADDER = (16, 32, 64, 128, 256)
 
@@ -40,91 +32,19 @@ DEFAULT = {"exact_max_fraction": 0.08, "graph_min_fraction": 0.3, "exact_cost_ra
 ROUTES = ("exact", "mci", "graph")
 
 
-def _timed(fn: Any, repeats: int) -> tuple[float, Any]:
-    best, out = math.inf, None
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return best, out
-
-
-def _random_filters(n: int, s: float, exclude: np.ndarray, rng: np.random.Generator) -> list[Bitmap]:
-    """One random filter per query, each admitting about s * n points but never the query's own
-    base point (the sample queries are base points; finding themselves would flatter the graphs)."""
-    count = max(1, min(n - 1, round(s * n)))
-    out = []
-    for own in exclude:
-        ids = rng.choice(n - 1, size=count, replace=False)
-        ids[ids >= own] += 1
-        out.append(Bitmap.from_ids(np.sort(ids), n))
-    return out
-
-
-def _sample_queries(index: Index, own: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Base points moved by their nearest-neighbour distance in a random direction: real
-    queries are not base points, and a base point's own graph edges lead straight to its
-    neighbours, which makes every route look cheaper than it is."""
-    base = np.ascontiguousarray(index.vectors[own], dtype=np.float32)
-    _, d = index.search(base, 2, strategy="exact", threads=1)
-    near = np.sqrt(np.maximum(d[:, 1], 0.0)) if index.metric == "l2" else np.sqrt(np.maximum(2 * d[:, 1], 0.0))
-    step = rng.standard_normal(base.shape).astype(np.float32)
-    step *= (near / np.maximum(np.linalg.norm(step, axis=1), 1e-12))[:, None]
-    return np.ascontiguousarray(base + step, dtype=np.float32)
-
-
-def calibrate(index: Index, *, n_queries: int = 64, k: int = 10, repeats: int = 2, seed: int = 0,
-              progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Measure the routes on ``index`` and return the planner's cost table.
-
-    Args:
-        index: a built index.
-        n_queries: sample queries (base points moved off themselves) per selectivity.
-        k: neighbours per query.
-        repeats: each timing is the best of this many runs (the machine may be shared).
-        seed: seeds the sample.
-        progress: called as ``progress(done, total)`` after each selectivity.
-
-    Returns:
-        ``{"table", "exact_cost_ratio", "exact_min_valid"}``. ``table`` holds one row per
-        selectivity: the exact scan's microseconds per query, and for ``"mci"`` and ``"graph"``
-        a list of ``[ef, microseconds, recall]`` along :data:`EF_LADDER` (cut off once a route
-        is 2x slower than the scan, or than the graph route at the same recall). :func:`thresholds` turns it into the rule for a given
-        ``ef``.
-    """
-    n = len(index)
-    if n < 4 * k:
-        return dict(DEFAULT, exact_min_valid=n, table=[])
-    rng = np.random.default_rng(seed)
-    own = rng.choice(n, size=min(n_queries, n), replace=False)
-    queries = _sample_queries(index, own, rng)
-    table: list[dict[str, Any]] = []
-    ratios: list[float] = []
-    grid = [s for s in GRID if s * n >= 2 * k]
-    for step, s in enumerate(grid):
-        filters = None if s >= 1.0 else _random_filters(n, s, own, rng)
-        t_exact, (truth, _) = _timed(lambda: index.search(queries, k, filters, strategy="exact", threads=1), repeats)
-        row: dict[str, Any] = {"selectivity": s, "exact": round(1e6 * t_exact / len(own), 2)}
-        for route in ("graph", "mci"):
-            row[route] = []
-            for ef in EF_LADDER:
-                t, (ids, _, st) = _timed(lambda: index.search(queries, k, filters, ef=ef, strategy=route, threads=1,
-                                                              return_stats=True), repeats)
-                us, r = 1e6 * t / len(own), float(_recall(ids, truth))
-                row[route].append([ef, round(us, 2), round(r, 4)])
-                if route == "graph" and s >= 0.05:
-                    # one traversal distance in exact-scan distances: (t / dists) / (t_exact / valid)
-                    ratios.append((t / st["distances"].sum()) / (t_exact / (s * n * len(own))))
-                # Stop climbing once the route cannot win here at a higher ef (twice the scan's
-                # cost, or twice the graph's at this recall) or has nothing left to gain.
-                rival = min([row["exact"]] + [g_us for _, g_us, g_r in row["graph"] if route == "mci" and g_r >= r])
-                if us > 2 * rival or r >= 0.999:
-                    break
-        table.append(row)
-        if progress is not None:
-            progress(step + 1, len(grid))
-    return {"table": table, "exact_cost_ratio": round(float(np.median(ratios)), 3) if ratios else 0.0,
-            "exact_min_valid": DEFAULT["exact_min_valid"]}
+def rule_for(stored: Mapping[str, Any], ef: int, n: int) -> dict[str, Any]:
+    """The rule for searches with this ``ef`` over ``n`` points: ``"exact"`` while at most
+    ``exact_max_valid`` points pass the filter, ``"graph"`` from ``graph_min_fraction`` of
+    them, ``"mci"`` between (``stored``: the index's checked planner entry, {} for none). The
+    thresholds come from the cost table, so they move with ``ef``: a higher ef makes the
+    traversals dearer and the scan wins more often."""
+    rule = dict(DEFAULT, **{k: v for k, v in stored.items() if k != "table"})
+    if stored.get("table"):
+        rule.update(thresholds(stored["table"], ef))
+    # A fraction from a file may be anything up to 2: exact_max_valid stays an int64.
+    rule["exact_max_valid"] = min(max(int(rule["exact_min_valid"]), int(rule["exact_max_fraction"] * n)), 2**63 - 1)
+    rule["table"] = stored.get("table", [])
+    return rule
 
 
 def _at(curve: list[list[float]], ef: float) -> tuple[float, float]:
@@ -199,8 +119,6 @@ def check_rule(rule: Any, where: str) -> None:
     rule: it comes from a file, so it may be anything. Every number is type- and range-checked
     (a string cost, 1e400, a huge ``ef`` or an unknown key are refused here, never met later by
     a search)."""
-    from .index_header import IndexFormatError, int_field, real_field
-
     if not isinstance(rule, Mapping):
         raise IndexFormatError(f"{where} must be a dict, got {type(rule).__name__}")
     unknown = sorted(set(rule) - set(DEFAULT) - {"table"}, key=str)

@@ -1,0 +1,130 @@
+#include "index/index.hpp"
+
+#include <algorithm>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "search/exact_search.hpp"
+#include "search/planner.hpp"
+#include "search/traversal.hpp"
+
+namespace mcindex {
+namespace {
+
+void check_csr(const Csr& c, std::size_t bound, const char* what) {
+  auto fail = [what](const std::string& problem) {
+    throw std::invalid_argument(std::string(what) + ": " + problem);
+  };
+  if (c.offsets == nullptr) fail("no offsets");
+  if (c.offsets[0] != 0) fail("offsets do not start at 0");
+  for (std::size_t i = 0; i < c.rows; ++i)
+    if (c.offsets[i + 1] < c.offsets[i]) fail("offsets decrease at row " + std::to_string(i));
+  if (c.offsets[c.rows] != c.n_values) fail("offsets do not end at the number of values");
+  for (std::size_t i = 0; i < c.n_values; ++i)
+    if (c.values[i] >= bound) fail("value " + std::to_string(i) + " is out of range");
+}
+
+// Answers `which` queries with one batched exact scan (each block of vectors is read once for a
+// group of queries) and records the work in their stats.
+void exact_batch(const IndexData& ix, const float* queries, const std::vector<std::size_t>& which,
+                 const Filter* filters, const std::int32_t* filter_of_query, const SearchParams& p,
+                 std::int64_t* out_ids, float* out_dists, QueryStats* stats) {
+  if (which.empty()) return;
+  const std::size_t dim = ix.vectors.dim, m = which.size();
+  const ExactSearchParams ep{p.k, p.threads, p.interrupt};
+  if (m == 1) {  // one query: no gathering
+    const std::size_t q = which[0];
+    exact_search(ix.vectors, queries + q * dim, 1, filters, filter_of_query != nullptr ? filter_of_query + q : nullptr,
+                 ep, out_ids + q * p.k, out_dists + q * p.k);
+  } else {
+    std::vector<float> qs(m * dim);
+    std::vector<std::int32_t> foq(m);
+    std::vector<std::int64_t> ids(m * p.k);
+    std::vector<float> ds(m * p.k);
+    for (std::size_t i = 0; i < m; ++i) {
+      std::copy(queries + which[i] * dim, queries + (which[i] + 1) * dim, qs.begin() + static_cast<std::ptrdiff_t>(i * dim));
+      foq[i] = filter_of_query != nullptr ? filter_of_query[which[i]] : -1;
+    }
+    exact_search(ix.vectors, qs.data(), m, filters, foq.data(), ep, ids.data(), ds.data());
+    if (p.interrupt != nullptr && p.interrupt->stopped()) return;
+    for (std::size_t i = 0; i < m; ++i) {
+      std::copy_n(ids.begin() + static_cast<std::ptrdiff_t>(i * p.k), p.k, out_ids + which[i] * p.k);
+      std::copy_n(ds.begin() + static_cast<std::ptrdiff_t>(i * p.k), p.k, out_dists + which[i] * p.k);
+    }
+  }
+  for (std::size_t q : which) {
+    QueryStats& st = stats[q];
+    st.strategy = static_cast<std::int32_t>(Strategy::Exact);
+    st.distances += st.valid;  // the scan scores each valid node once
+    st.found = static_cast<std::uint32_t>(std::min<std::uint64_t>(p.k, st.valid));
+    st.early_stop = 0;
+  }
+}
+
+}  // namespace
+
+Index::Index(const IndexData& d) : data_(d) {
+  const std::size_t n = d.vectors.n;
+  if (n >= 0xFFFFFFFFull) throw std::invalid_argument("at most 2^32 - 2 nodes are supported");
+  if (d.vectors.dim == 0 || d.vectors.stride < d.vectors.dim) throw std::invalid_argument("vectors: bad dim or stride");
+  if (n > 0 && d.vectors.data == nullptr) throw std::invalid_argument("vectors: no data");
+  if (d.nav.rows != n || d.node_cliques.rows != n) throw std::invalid_argument("graph rows differ from the nodes");
+  if (d.clique_members.rows >= 0xFFFFFFFFull) throw std::invalid_argument("too many cliques");
+  if (n > 0 && d.entry >= n) throw std::invalid_argument("entry point out of range");
+  check_csr(d.nav, n, "navigable graph");
+  check_csr(d.clique_members, n, "clique members");
+  check_csr(d.node_cliques, d.clique_members.rows, "node cliques");
+}
+
+void Index::search(const float* queries, std::size_t nq, const Filter* filters, const std::int32_t* filter_of_query,
+                   const SearchParams& p, std::int64_t* out_ids, float* out_dists, QueryStats* stats) const {
+  if (nq == 0) return;
+  const IndexData& ix = data_;
+  const std::size_t dim = ix.vectors.dim, n = ix.size();
+  auto filter_of = [&](std::size_t q) -> const Filter* {
+    const std::int32_t f = filter_of_query != nullptr ? filter_of_query[q] : -1;
+    return f >= 0 ? &filters[f] : nullptr;
+  };
+
+  // Route every query first; the exact ones run together.
+  std::vector<Strategy> route(nq);
+  std::vector<std::size_t> exact_queries;
+  for (std::size_t q = 0; q < nq; ++q) {
+    const Filter* f = filter_of(q);
+    stats[q] = QueryStats{};
+    stats[q].valid = f != nullptr && !f->allows_all() ? f->count : n;
+    route[q] = plan(p, n, stats[q].valid);
+    stats[q].strategy = static_cast<std::int32_t>(route[q]);
+    if (route[q] == Strategy::Exact) exact_queries.push_back(q);
+  }
+  exact_batch(ix, queries, exact_queries, filters, filter_of_query, p, out_ids, out_dists, stats);
+  if (exact_queries.size() == nq) return;
+  if (p.interrupt != nullptr && p.interrupt->stopped()) return;
+
+  const int threads = std::max(1, std::min<int>(p.threads, static_cast<int>(nq - exact_queries.size())));
+  std::vector<std::vector<std::size_t>> overran(static_cast<std::size_t>(threads));
+  struct Scratch {
+    FlatDistance dist;
+    std::vector<std::size_t>* overran;
+  };
+  parallel_for(
+      nq, threads, 4, p.interrupt,
+      [&] { return Scratch{FlatDistance(ix.vectors), &overran[static_cast<std::size_t>(omp_get_thread_num())]}; },
+      [&](Scratch& s, std::size_t q) {
+        if (route[q] == Strategy::Exact) return;
+        s.dist.set_query(queries + q * dim);
+        TraversalScratch& scratch = thread_scratch();
+        Traversal t(ix, s.dist, filter_of(q), p, scratch, stats[q]);
+        if (t.run(route[q])) scratch.top.write_sorted(out_ids + q * p.k, out_dists + q * p.k);
+        else s.overran->push_back(q);
+      });
+  if (p.interrupt != nullptr && p.interrupt->stopped()) return;
+  std::vector<std::size_t> fallback;
+  for (const auto& list : overran) fallback.insert(fallback.end(), list.begin(), list.end());
+  std::sort(fallback.begin(), fallback.end());
+  exact_batch(ix, queries, fallback, filters, filter_of_query, p, out_ids, out_dists, stats);
+}
+
+}  // namespace mcindex
