@@ -92,13 +92,14 @@ Owned2<float> kernel_pairwise(const std::string& level, const std::string& kind,
 
 // The maximal cliques of a small graph (m vertices, edge list), as the clique cover enumerates
 // them; for the reference test against brute force.
-std::vector<std::vector<std::uint32_t>> maximal_cliques(std::size_t m, const std::vector<std::pair<std::uint32_t, std::uint32_t>>& edges) {
+std::vector<std::vector<std::uint32_t>> maximal_cliques(std::size_t m, const std::vector<std::pair<std::int64_t, std::int64_t>>& edges) {
   if (m > 512) throw std::invalid_argument("at most 512 vertices");
   LocalGraph g;
   g.reset(m);
   for (const auto& [a, b] : edges) {
-    if (a >= m || b >= m || a == b) throw std::invalid_argument("edge out of range or a loop");
-    g.link(a, b);
+    if (a < 0 || b < 0 || static_cast<std::uint64_t>(a) >= m || static_cast<std::uint64_t>(b) >= m || a == b)
+      throw std::invalid_argument("edge out of range or a loop");
+    g.link(static_cast<std::size_t>(a), static_cast<std::size_t>(b));
   }
   std::vector<std::vector<std::uint32_t>> out;
   CliqueEnumerator e;

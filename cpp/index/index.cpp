@@ -88,16 +88,16 @@ void Index::search(const float* queries, std::size_t nq, const Filter* filters, 
     return f >= 0 ? &filters[f] : nullptr;
   };
 
-  // Route every query first; the exact ones run together.
-  std::vector<Strategy> route(nq);
+  // Strategy every query first; the exact ones run together.
+  std::vector<Strategy> strategy(nq);
   std::vector<std::size_t> exact_queries;
   for (std::size_t q = 0; q < nq; ++q) {
     const Filter* f = filter_of(q);
     stats[q] = QueryStats{};
     stats[q].valid = f != nullptr && !f->allows_all() ? f->count : n;
-    route[q] = plan(p, n, stats[q].valid);
-    stats[q].strategy = static_cast<std::int32_t>(route[q]);
-    if (route[q] == Strategy::Exact) exact_queries.push_back(q);
+    strategy[q] = plan(p, n, stats[q].valid);
+    stats[q].strategy = static_cast<std::int32_t>(strategy[q]);
+    if (strategy[q] == Strategy::Exact) exact_queries.push_back(q);
   }
   exact_batch(ix, queries, exact_queries, filters, filter_of_query, p, out_ids, out_dists, stats);
   if (exact_queries.size() == nq) return;
@@ -113,11 +113,11 @@ void Index::search(const float* queries, std::size_t nq, const Filter* filters, 
       nq, threads, 4, p.interrupt,
       [&] { return Scratch{FlatDistance(ix.vectors), &overran[static_cast<std::size_t>(omp_get_thread_num())]}; },
       [&](Scratch& s, std::size_t q) {
-        if (route[q] == Strategy::Exact) return;
+        if (strategy[q] == Strategy::Exact) return;
         s.dist.set_query(queries + q * dim);
         TraversalScratch& scratch = thread_scratch();
         Traversal t(ix, s.dist, filter_of(q), p, scratch, stats[q]);
-        if (t.run(route[q])) scratch.top.write_sorted(out_ids + q * p.k, out_dists + q * p.k);
+        if (t.run(strategy[q])) scratch.top.write_sorted(out_ids + q * p.k, out_dists + q * p.k);
         else s.overran->push_back(q);
       });
   if (p.interrupt != nullptr && p.interrupt->stopped()) return;

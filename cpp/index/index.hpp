@@ -1,5 +1,5 @@
 // The Maximal Clique Index as one object: its arrays, checked once when it is made, and the
-// search over them (route per query, the exact scan for the queries routed or handed to it).
+// search over them (strategy per query, the exact scan for the queries assigned or handed to it).
 #pragma once
 
 #include <cstddef>

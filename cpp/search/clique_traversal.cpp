@@ -1,4 +1,4 @@
-// Route "mci": the multi-seed clique traversal. Only valid nodes are scored and queued;
+// Strategy "mci": the multi-seed clique traversal. Only valid nodes are scored and queued;
 // expanding a node scores the unvisited valid members of its unexpanded cliques (and, with
 // graph_links, of its navigable-graph neighbours, which reach further than a clique does).
 #include <algorithm>
@@ -58,7 +58,10 @@ bool Traversal::cliques() {
 }
 
 void Traversal::seed_spread() {
-  const std::size_t want = p_.seeds > 0 ? p_.seeds : 16 + static_cast<std::size_t>(st_.valid / 512);
+  // When the list can hold every valid node, every one is seeded: a valid node whose cliques and
+  // graph neighbours are all filtered out could not be reached any other way.
+  const std::size_t want = st_.valid <= list_size_ ? list_size_
+                           : p_.seeds > 0 ? p_.seeds : 16 + static_cast<std::size_t>(st_.valid / 512);
   const std::size_t count = static_cast<std::size_t>(std::min<std::uint64_t>(st_.valid, want));
   s_.fresh.clear();
   const Filter all{nullptr, ix_.size(), ix_.size()};

@@ -1,4 +1,4 @@
-// Route "exact": the brute-force filtered k-NN, the answer every other route is measured against.
+// Strategy "exact": the brute-force filtered k-NN, the answer every other strategy is measured against.
 #pragma once
 
 #include <cstddef>

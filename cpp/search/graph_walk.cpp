@@ -1,5 +1,5 @@
-// Route "graph": the navigable graph searched as filtered HNSW searches its graph; and the
-// descent towards the query that seeds the clique traversal. Also what both routes share.
+// Strategy "graph": the navigable graph searched as filtered HNSW searches its graph; and the
+// descent towards the query that seeds the clique traversal. Also what both strategies share.
 #include <algorithm>
 #include <limits>
 
@@ -18,11 +18,11 @@ bool farther(const TraversalScratch::Near& a, const TraversalScratch::Near& b) {
 }
 }  // namespace
 
-bool Traversal::run(Strategy route) {
+bool Traversal::run(Strategy strategy) {
   s_.top.reset(p_.k);
   s_.prepare(ix_.size(), ix_.cliques());
   bool done = true;
-  if (st_.valid > 0) done = route == Strategy::Graph ? graph() : cliques();
+  if (st_.valid > 0) done = strategy == Strategy::Graph ? graph() : cliques();
   if (!done) return false;
   st_.found = static_cast<std::uint32_t>(s_.top.size());
   if (st_.early_stop == 0 && st_.found < std::min<std::uint64_t>(p_.k, st_.valid))

@@ -1,4 +1,4 @@
-// Every decision the core makes about routes, in one place: which route answers a query, and
+// Every decision the core makes about strategies, in one place: which strategy answers a query, and
 // when a planned traversal gives its query to the exact scan instead (mcindex.planner, in
 // Python, derives the rule's thresholds from the index's measured cost table).
 #pragma once
@@ -18,7 +18,7 @@ inline std::uint64_t saturating(double x) {
   return x > 0.0 ? static_cast<std::uint64_t>(x) : 0;
 }
 
-// The route for a query whose filter allows `valid` of the n points.
+// The strategy for a query whose filter allows `valid` of the n points.
 inline Strategy plan(const SearchParams& p, std::size_t n, std::uint64_t valid) {
   if (p.strategy != Strategy::Auto) return p.strategy;
   if (valid <= p.rule.exact_max_valid) return Strategy::Exact;
@@ -26,7 +26,7 @@ inline Strategy plan(const SearchParams& p, std::size_t n, std::uint64_t valid) 
   return Strategy::Mci;
 }
 
-// Limits of one traversal. Only a planned traversal has them: a route the caller forced runs
+// Limits of one traversal. Only a planned traversal has them: a strategy the caller forced runs
 // to its own end (and reports in its stats when its answer may miss neighbours).
 struct TraversalLimits {
   bool planned = false;

@@ -11,7 +11,7 @@
 
 namespace mcindex {
 
-// The three routes, and "let the planner choose".
+// The three strategies, and "let the planner choose".
 enum class Strategy : int { Auto = 0, Mci = 1, Graph = 2, Exact = 3 };
 
 // The planner's rule for one call (mcindex.planner derives it from the index's cost table for
@@ -67,7 +67,7 @@ enum class Fallback : std::uint32_t {
 };
 
 // Why a traversal the caller forced may have missed neighbours (stats "early_stop_reason"); the
-// planner would have handed such a query to the exact scan, a forced route answers it anyway.
+// planner would have handed such a query to the exact scan, a forced strategy answers it anyway.
 enum class EarlyStop : std::uint32_t {
   None = 0,
   NoValidNear = 1,  // no point the descent scored near the query passes the filter
@@ -76,7 +76,7 @@ enum class EarlyStop : std::uint32_t {
 };
 
 struct QueryStats {
-  std::int32_t strategy = 0;      // the route taken (never Auto)
+  std::int32_t strategy = 0;      // the strategy taken (never Auto)
   std::uint64_t valid = 0;        // points the filter allows
   std::uint64_t distances = 0;    // distance computations
   std::uint64_t expansions = 0;   // points expanded

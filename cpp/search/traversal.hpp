@@ -1,4 +1,4 @@
-// The two graph routes of a search, for one query at a time: the navigable graph walked as
+// The two graph strategies of a search, for one query at a time: the navigable graph walked as
 // filtered HNSW walks its graph (graph_walk.cpp) and the multi-seed clique traversal
 // (clique_traversal.cpp). Both see the index through IndexData, vectors only through a
 // DistanceComputer, and the filter only through Filter::test and Filter::spread.
@@ -51,10 +51,10 @@ class Traversal {
         s_(s), st_(st), list_size_(p.list_size(ix.size())),
         limits_(TraversalLimits::of(p, ix.size(), st.valid, list_size_)) {}
 
-  // Answers the query (set on the distance computer) by `route`, leaving the results in the
+  // Answers the query (set on the distance computer) by `strategy`, leaving the results in the
   // scratch's top k. Returns false when a planned traversal stopped to hand the query to the
   // exact scan (st.fallback says why).
-  bool run(Strategy route);
+  bool run(Strategy strategy);
 
  private:
   bool allowed(std::uint32_t v) const { return filter_ == nullptr || filter_->test(v); }

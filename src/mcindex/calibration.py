@@ -1,7 +1,7 @@
-"""Calibration of the planner, a step of the build: time every route on the index's own data.
+"""Calibration of the planner, a step of the build: time every strategy on the index's own data.
 
 :func:`calibrate` runs sample queries (base points moved off themselves) under random filters
-at a grid of selectivities, each route at the smallest ``ef`` of a ladder that reaches the
+at a grid of selectivities, each strategy at the smallest ``ef`` of a ladder that reaches the
 target recall, and returns the cost table :mod:`mcindex.planner` turns into rules.
 """
 
@@ -51,7 +51,7 @@ def _random_filters(n: int, s: float, exclude: np.ndarray, rng: np.random.Genera
 def _sample_queries(index: Index, own: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Base points moved by their nearest-neighbour distance in a random direction: real
     queries are not base points, and a base point's own graph edges lead straight to its
-    neighbours, which makes every route look cheaper than it is."""
+    neighbours, which makes every strategy look cheaper than it is."""
     base = np.ascontiguousarray(index.vectors[own], dtype=np.float32)
     _, d = index.search(base, 2, strategy="exact", threads=1)
     near = np.sqrt(np.maximum(d[:, 1], 0.0)) if index.metric == "l2" else np.sqrt(np.maximum(2 * d[:, 1], 0.0))
@@ -62,7 +62,7 @@ def _sample_queries(index: Index, own: np.ndarray, rng: np.random.Generator) -> 
 
 def calibrate(index: Index, *, n_queries: int = 64, k: int = 10, repeats: int = 2, seed: int = 0,
               progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
-    """Measure the routes on ``index`` and return the planner's cost table.
+    """Measure the strategies on ``index`` and return the planner's cost table.
 
     Args:
         index: a built index.
@@ -75,8 +75,8 @@ def calibrate(index: Index, *, n_queries: int = 64, k: int = 10, repeats: int = 
     Returns:
         ``{"table", "exact_cost_ratio", "exact_min_valid"}``. ``table`` holds one row per
         selectivity: the exact scan's microseconds per query, and for ``"mci"`` and ``"graph"``
-        a list of ``[ef, microseconds, recall]`` along :data:`EF_LADDER` (cut off once a route
-        is 2x slower than the scan, or than the graph route at the same recall). :func:`thresholds` turns it into the rule for a given
+        a list of ``[ef, microseconds, recall]`` along :data:`EF_LADDER` (cut off once a strategy
+        is 2x slower than the scan, or than the graph strategy at the same recall). :func:`thresholds` turns it into the rule for a given
         ``ef``.
     """
     n = len(index)
@@ -92,19 +92,19 @@ def calibrate(index: Index, *, n_queries: int = 64, k: int = 10, repeats: int = 
         filters = None if s >= 1.0 else _random_filters(n, s, own, rng)
         t_exact, (truth, _) = _timed(lambda: index.search(queries, k, filters, strategy="exact", threads=1), repeats)
         row: dict[str, Any] = {"selectivity": s, "exact": round(1e6 * t_exact / len(own), 2)}
-        for route in ("graph", "mci"):
-            row[route] = []
+        for strategy in ("graph", "mci"):
+            row[strategy] = []
             for ef in EF_LADDER:
-                t, (ids, _, st) = _timed(lambda: index.search(queries, k, filters, ef=ef, strategy=route, threads=1,
+                t, (ids, _, st) = _timed(lambda: index.search(queries, k, filters, ef=ef, strategy=strategy, threads=1,
                                                               return_stats=True), repeats)
                 us, r = 1e6 * t / len(own), float(_recall(ids, truth))
-                row[route].append([ef, round(us, 2), round(r, 4)])
-                if route == "graph" and s >= 0.05:
+                row[strategy].append([ef, round(us, 2), round(r, 4)])
+                if strategy == "graph" and s >= 0.05:
                     # one traversal distance in exact-scan distances: (t / dists) / (t_exact / valid)
                     ratios.append((t / st["distances"].sum()) / (t_exact / (s * n * len(own))))
-                # Stop climbing once the route cannot win here at a higher ef (twice the scan's
+                # Stop climbing once the strategy cannot win here at a higher ef (twice the scan's
                 # cost, or twice the graph's at this recall) or has nothing left to gain.
-                rival = min([row["exact"]] + [g_us for _, g_us, g_r in row["graph"] if route == "mci" and g_r >= r])
+                rival = min([row["exact"]] + [g_us for _, g_us, g_r in row["graph"] if strategy == "mci" and g_r >= r])
                 if us > 2 * rival or r >= 0.999:
                     break
         table.append(row)

@@ -428,7 +428,7 @@ queries with fewer matching rows than k print fewer lines.
         arg("--format", choices=["table", "json", "csv"], default="table", help="output format (default: table)"),
         arg("--ef", type=_positive_int, default=64, help="search list size, the recall/speed knob (default: 64)"),
         arg("--strategy", choices=["auto", "mci", "graph", "exact"], default="auto",
-            help="search route (default: auto, the planner's choice per query)"),
+            help="search strategy (default: auto, the planner's choice per query)"),
         arg("--attributes", action="store_true", help="print each result's attribute values"),
         arg("--vector-column", metavar="NAME", help="the vector column of a .parquet query file"),
         arg("--threads", type=_positive_int, default=None, metavar="T", help="search threads (default: every core)"),

@@ -6,7 +6,7 @@ Runs in well under a minute on 2 cores with nothing but the package installed: t
 or GloVe 400k x 50 with ``dataset="glove-50"`` when the ``glove`` extra is installed. Queries
 come from two workloads ("label" and "range") at 1%, 10% and 50%; each row reports recall@10
 against exact search, the QPS of the index and of exact search (:class:`mcindex.ExactIndex`),
-both single-threaded, best of two runs, and the routes the planner chose.
+both single-threaded, best of two runs, and the strategies the planner chose.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class DemoRow:
     recall: float  # recall@K of the index against exact search
     qps: float  # the index, single thread
     exact_qps: float  # exact search, single thread
-    routes: str = ""  # the planner's choices, e.g. "graph 190, exact 10"
+    strategies: str = ""  # the planner's choices, e.g. "graph 190, exact 10"
 
 
 @dataclass
@@ -135,23 +135,23 @@ def run_demo(*, dataset: str = "synthetic", n_queries: int | None = None, quick:
             ids, seconds = _timed_search(index, ds.queries, wl.filters)
             _, _, stats = index.search(ds.queries, K, wl.filters, threads=1, return_stats=True)
             names, counts = np.unique(stats["strategy"], return_counts=True)
-            routes = ", ".join(f"{name} {count}" for count, name in sorted(zip(counts, names), reverse=True))
+            strategies = ", ".join(f"{name} {count}" for count, name in sorted(zip(counts, names), reverse=True))
             bar.update()
             result.rows.append(DemoRow(
                 workload=name, selectivity=sel, achieved=float(np.mean(wl.selectivity)),
                 recall=recall(ids, true_ids, K),
                 qps=ds.n_queries / seconds if seconds > 0 else float("inf"),
                 exact_qps=ds.n_queries / exact_seconds if exact_seconds > 0 else float("inf"),
-                routes=routes,
+                strategies=strategies,
             ))
     return result
 
 
 def format_rows(result: DemoResult) -> str:
     """The demo's results as a markdown table with a one-line header."""
-    header = ["workload", "selectivity", f"recall@{K}", "QPS", "exact QPS", "planner's routes"]
+    header = ["workload", "selectivity", f"recall@{K}", "QPS", "exact QPS", "planner's strategies"]
     rows = [[r.workload, f"{r.selectivity:g} ({r.achieved:.3g})", f"{r.recall:.3f}",
-             f"{r.qps:,.0f}", f"{r.exact_qps:,.0f}", r.routes] for r in result.rows]
+             f"{r.qps:,.0f}", f"{r.exact_qps:,.0f}", r.strategies] for r in result.rows]
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(header)]
     right = {2, 3, 4}
 

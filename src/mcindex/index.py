@@ -137,7 +137,7 @@ class Index:
                 ``progress(phase, done, total)``.
             stats_sample: points sampled after the build to measure one-hop coverage of
                 exact neighbours and pool recall (an exact search of that many points; 0 skips).
-            calibrate: time the three search routes on sample queries and random filters
+            calibrate: time the three search strategies on sample queries and random filters
                 after the build and set the planner's thresholds from them
                 (:func:`mcindex.calibration.calibrate`; a few seconds at 400k points). ``False``
                 keeps the default rule, which was measured on GloVe-400k.
@@ -222,7 +222,7 @@ class Index:
                 points a filter allows) is fine: the missing slots are padded.
             filter: any form :func:`mcindex.exact_search` takes, one for all queries or one
                 per query.
-            ef: candidate list of the graph routes: the recall/speed knob, like HNSW's
+            ef: candidate list of the graph strategies: the recall/speed knob, like HNSW's
                 efSearch. An ``ef`` below ``k`` is raised to ``k`` (the list must hold the
                 ``k`` results), so ``ef=1`` and ``ef=k`` search alike.
             strategy: ``"auto"`` (the planner picks per query from the valid count),
@@ -231,7 +231,7 @@ class Index:
                 Ctrl-C stops a long batch within a fraction of a second (KeyboardInterrupt;
                 the index is untouched).
             return_stats: also return per-query records as a dict of arrays: ``strategy``
-                (the route taken), ``valid``, ``distances``, ``expansions``, ``cliques``,
+                (the strategy taken), ``valid``, ``distances``, ``expansions``, ``cliques``,
                 ``seeds``, ``found`` (valid results returned), ``fallback`` /
                 ``fallback_reason`` (a planned traversal handed the query to the exact scan)
                 and ``early_stop`` / ``early_stop_reason``: a traversal the caller forced

@@ -1,7 +1,7 @@
 """Save and load a built index as one versioned, checksummed file (pure Python + numpy).
 
-An index is a JSON-able header dict plus seven named numpy arrays ("sections"); see
-``notes/INDEX_CONTRACT.md``. :func:`save_index` writes them atomically, :func:`load_index`
+An index is a JSON-able header dict (its fields: :mod:`mcindex.index_header`) plus eight named
+numpy arrays ("sections", listed below). :func:`save_index` writes them atomically, :func:`load_index`
 reads them back (optionally as zero-copy, read-only views of a memory map) after verifying
 every byte of the file, and :func:`validate_index` checks the structure of an index in memory.
 Every problem is reported as :class:`IndexFormatError` (a ``ValueError``) naming the file and
@@ -33,7 +33,7 @@ say which version a file is before it parses anything else.
 
 Header (bytes [64, 64 + L)): one UTF-8 JSON object (strict JSON: no NaN/Infinity)::
 
-    {"header":   {...},            # the index header of INDEX_CONTRACT.md, returned by load_index
+    {"header":   {...},            # the index header (mcindex.index_header), returned by load_index
      "checksum": "crc32",          # algorithm of every checksum in this file
      "sections": [                 # the section table, in file order
         {"name": "vectors", "dtype": "<f4", "shape": [n, stride],
@@ -218,7 +218,7 @@ def validate_index(header: Mapping[str, Any], sections: Mapping[str, np.ndarray]
     """Check that ``header`` and ``sections`` form a structurally valid index.
 
     Checks the header (required keys and types, format, metric, ``n``/``dim``/``stride``,
-    ``entry_point``), that exactly the seven contract sections are present with the right
+    ``entry_point``), that exactly the eight sections are present with the right
     dtype kind and rank, ``vectors`` of shape ``(n, stride)`` with finite values and zero
     padding, each CSR (offsets start at 0, are non-decreasing and end at the length of the
     values), every id in range (``nav_neighbors``/``clique_members`` < n, ``node_cliques`` < C),

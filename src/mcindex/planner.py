@@ -1,6 +1,6 @@
-"""The search planner's rules: which route answers a query, from the index's cost table.
+"""The search planner's rules: which strategy answers a query, from the index's cost table.
 
-Each query is answered by one of three routes: the exact scan over the valid points, the clique
+Each query is answered by one of three strategies: the exact scan over the valid points, the clique
 traversal, or the navigable graph. Which is fastest depends mostly on the fraction ``s`` of
 points the filter allows: the scan costs ``s * n`` streaming distance computations, a traversal
 a roughly constant number of random-access ones that grows as the valid points thin out.
@@ -11,7 +11,7 @@ table becomes, for a search's ``ef``, the rule the core applies per query (:func
 two thresholds on ``s`` (exact below, graph above, cliques between) and the cost of one
 traversal distance in scan distances, which bounds how long a planned traversal may run before
 the query is handed to the exact scan (filters anti-correlated with the query, where traversals
-crawl). The route choice itself, and the budget, idle and anti-correlation rules, are the core's
+crawl). The strategy choice itself, and the budget, idle and anti-correlation rules, are the core's
 (``cpp/search/planner.hpp``). A table read from a file is checked here (:func:`check_rule`).
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 
 from .file_fields import IndexFormatError, int_field, real_field
 
-#: ef values measured per route.
+#: ef values measured per strategy.
 EF_LADDER = (16, 32, 64, 128, 256)
 
 #: The rule used before calibration (and by indexes saved without one): GloVe-400k figures.
@@ -48,7 +48,7 @@ def rule_for(stored: Mapping[str, Any], ef: int, n: int) -> dict[str, Any]:
 
 
 def _at(curve: list[list[float]], ef: float) -> tuple[float, float]:
-    """(microseconds, recall) of a route at ``ef``, interpolated in log(ef) along its measured
+    """(microseconds, recall) of a strategy at ``ef``, interpolated in log(ef) along its measured
     curve; beyond the last measured point the cost grows in proportion to ef."""
     efs = [c[0] for c in curve]
     if ef <= efs[0]:
@@ -61,7 +61,7 @@ def _at(curve: list[list[float]], ef: float) -> tuple[float, float]:
 
 
 def _mci_cost_for_recall(curve: list[list[float]], want: float) -> float:
-    """Microseconds the clique route needs to reach ``want`` recall (inf when it never did)."""
+    """Microseconds the clique strategy needs to reach ``want`` recall (inf when it never did)."""
     for ef, us, r in curve:
         if r >= want:
             return us
@@ -69,11 +69,11 @@ def _mci_cost_for_recall(curve: list[list[float]], want: float) -> float:
 
 
 def winners(table: list[dict[str, Any]], ef: int) -> list[str]:
-    """The cheapest route at each calibrated selectivity for a search with this ``ef``.
+    """The cheapest strategy at each calibrated selectivity for a search with this ``ef``.
 
-    The graph route runs at the caller's ``ef``; the clique route is charged for the smallest
-    measured ef at which it reaches the graph route's recall (equal recall, not equal ef: the
-    two routes' ef mean different amounts of work); the exact scan is always exact.
+    The graph strategy runs at the caller's ``ef``; the clique strategy is charged for the smallest
+    measured ef at which it reaches the graph strategy's recall (equal recall, not equal ef: the
+    two strategies' ef mean different amounts of work); the exact scan is always exact.
     """
     out = []
     for row in table:
@@ -145,13 +145,13 @@ def check_rule(rule: Any, where: str) -> None:
             raise IndexFormatError(f"{at}['selectivity'] = {s} must be > 0 and above the previous row's")
         previous = s
         real_field(row["exact"], f"{at}['exact']", 0.0, 1e12)
-        for route in ("mci", "graph"):
-            curve = row.get(route, [])
+        for strategy in ("mci", "graph"):
+            curve = row.get(strategy, [])
             if not isinstance(curve, list) or len(curve) > len(EF_LADDER) * 4:
-                raise IndexFormatError(f"{at}[{route!r}] must be a list of at most {len(EF_LADDER) * 4} points")
+                raise IndexFormatError(f"{at}[{strategy!r}] must be a list of at most {len(EF_LADDER) * 4} points")
             last = 0
             for j, point in enumerate(curve):
-                pat = f"{at}[{route!r}][{j}]"
+                pat = f"{at}[{strategy!r}][{j}]"
                 if not isinstance(point, list) or len(point) != 3:
                     raise IndexFormatError(f"{pat} must be [ef, microseconds, recall], got {point!r:.60}")
                 ef = int_field(point[0], f"{pat}[0] (ef)", 1, _MAX_EF)

@@ -297,7 +297,7 @@ class ExactAdapter(IndexAdapter):
 class MCIAdapter(IndexAdapter):
     """The Maximal Clique Index (:class:`mcindex.Index`, default build parameters) searched
     with its planner (``strategy="auto"``). Knob: ``ef``. The whole batch goes to the core in
-    one call with the per-query filters. ``mci-cliques`` and ``mci-graph`` force one route
+    one call with the per-query filters. ``mci-cliques`` and ``mci-graph`` force one strategy
     each on the same built index."""
 
     name = "mci"
@@ -319,7 +319,7 @@ class MCIAdapter(IndexAdapter):
 
         key = ("mcindex.Index", metric, tuple(sorted(self._build_params.items())))
         owner = shared.get(key)
-        if owner is not None:  # built earlier in this run by another mci route
+        if owner is not None:  # built earlier in this run by another mci strategy
             self._index, self.build_seconds = owner._index, owner.build_seconds
             self.shared_build = True
             return

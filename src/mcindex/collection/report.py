@@ -135,12 +135,12 @@ def _bytes(n: int) -> str:
 def _index_lines(stats: Mapping[str, Any], planner: Mapping[str, Any] | None) -> list[tuple[str, str]]:
     s = stats
     out = [
-        ("groups (cliques)", f"{s['cliques']:,}, size mean {s['clique_size_mean']:.1f}, max {s['clique_size_max']}"),
-        ("groups per point", f"mean {s['memberships_mean']:.2f}, min {s['memberships_min']}, "
+        ("cliques", f"{s['cliques']:,}, size mean {s['clique_size_mean']:.1f}, max {s['clique_size_max']}"),
+        ("cliques per point", f"mean {s['memberships_mean']:.2f}, min {s['memberships_min']}, "
                              f"max {s['memberships_max']}"),
         ("navigable graph degree", f"mean {s['nav_degree_mean']:.1f}, max {s['nav_degree_max']} "
                                    f"(limit {s['nav_degree_limit']})"),
-        ("graph bytes / point", f"{s['graph_bytes_per_point']:.1f} (groups {s['clique_bytes_per_point']:.1f})"),
+        ("graph bytes / point", f"{s['graph_bytes_per_point']:.1f} (cliques {s['clique_bytes_per_point']:.1f})"),
         ("graph / vector bytes", f"{_bytes(s['graph_bytes'])} / {_bytes(s['vector_bytes'])}"),
     ]
     if "nn10_one_hop" in s:

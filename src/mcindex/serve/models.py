@@ -107,12 +107,12 @@ def search_request_model(*, dim: int, max_queries: int, max_k: int, max_ef: int,
             Field(default=None, description="candidate list size, the recall/speed knob (default: the library's, "
                                             "64); raised to k when smaller")),
         strategy=(Literal["auto", "mci", "graph", "exact"] | None,
-                  Field(default=None, description="search route: auto (the planner, default), mci, graph, or exact "
+                  Field(default=None, description="search strategy: auto (the planner, default), mci, graph, or exact "
                                                   "(exact search under the filter)")),
         return_attributes=(bool, Field(default=False, strict=True,
                                        description="also return each result's attribute values")),
         return_stats=(bool, Field(default=False, strict=True,
-                                  description="also return per-query search statistics (route, valid count, ...)")),
+                                  description="also return per-query search statistics (strategy, valid count, ...)")),
     )
 
 
