@@ -79,6 +79,7 @@ import mmap as _mmap
 import os
 import re
 import secrets
+import stat
 import struct
 import zlib
 from collections.abc import Mapping
@@ -761,6 +762,22 @@ def _load_mmap(f: BinaryIO, entries: list[_Entry], gaps: list[tuple[int, int]],
     return out
 
 
+def _open_for_reading(name: str) -> BinaryIO:
+    """``name`` opened for binary reading, if it is a regular file. Opened non-blocking and
+    checked with ``fstat``: opening a FIFO for reading blocks until a writer comes, forever."""
+    fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", name)
+        if not stat.S_ISREG(mode):
+            raise IndexFormatError("not a regular file (a FIFO, socket or device); refusing to read it")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def load_index(path: PathLike, *, mmap: bool = False) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Read an index written by :func:`save_index`; return ``(header, sections)``.
 
@@ -778,7 +795,7 @@ def load_index(path: PathLike, *, mmap: bool = False) -> tuple[dict[str, Any], d
     """
     name = os.fspath(path)
     try:
-        with open(name, "rb") as f:
+        with _open_for_reading(name) as f:
             actual = os.fstat(f.fileno()).st_size
             version, file_size, header_length, header_checksum = _read_preamble(f, actual)
             blob = bytearray(header_length)  # bounded by the file size checked above
