@@ -68,7 +68,7 @@ from .columns import KINDS, Column, column_class
 from .ids import ExternalIds
 from .table import RESERVED
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "MAX_JSON_DEPTH", "MAX_MANIFEST_BYTES", "CollectionFormatError", "check_manifest",
+__all__ = ["FORMAT", "FORMAT_VERSION", "MAX_JSON_DEPTH", "MAX_MANIFEST_BYTES", "CollectionFormatError", "check_keys", "check_manifest",
            "check_target", "load_collection", "open_regular", "read_json_file", "read_manifest", "replacing_directory",
            "save_collection", "write_manifest"]
 
@@ -560,6 +560,19 @@ def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
     return check_manifest(mpath, manifest)
 
 
+MANIFEST_KEYS = {"format", "format_version", "mcindex_version", "n", "dim", "metric", "columns", "ids",
+                 "attributes_format", "checksum", "files", SELF_CHECKSUM}
+_COLUMN_KEYS = {"name", "kind", "dtype", "nulls", "labels", "min", "max"}
+
+
+def check_keys(path: str, entry: Mapping[str, Any], allowed: set[str], what: str) -> None:
+    """Refuse keys no writer of this format version writes: a damaged key name is caught rather
+    than silently ignored (newer formats have a new ``format_version``)."""
+    unknown = set(entry) - allowed
+    if unknown:
+        raise CollectionFormatError(f"{path}: unknown key(s) {short(sorted(unknown))} in {what}")
+
+
 def _require(mpath: str, manifest: Mapping[str, Any], key: str, ok: bool, expected: str) -> None:
     if not ok:
         got = short(manifest[key]) if key in manifest else "nothing"
@@ -571,7 +584,8 @@ def check_manifest(mpath: str, manifest: Any) -> dict[str, Any]:
     version this mcindex reads, that its own checksum matches (when it has one), and that every
     key has the type and range a loader relies on: ``n``, ``dim``, ``metric``, ``ids``,
     ``attributes_format``, each column's name (unique, not reserved), kind and dtype, and the
-    files it lists (exactly those the format needs, each with a size and a SHA-256)."""
+    files it lists (exactly those the format needs, each with a size and a SHA-256). Keys no
+    writer of this version writes are refused."""
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise CollectionFormatError(f"{mpath}: not an mcindex collection manifest")
     version = manifest.get("format_version")
@@ -583,6 +597,7 @@ def check_manifest(mpath: str, manifest: Any) -> dict[str, Any]:
             f"{short(manifest.get('mcindex_version', '?'))}); this mcindex reads version(s) "
             f"{', '.join(map(str, READABLE_VERSIONS))}")
     check_self_checksum(mpath, manifest)
+    check_keys(mpath, manifest, MANIFEST_KEYS, "the manifest")
     get = manifest.get
     _require(mpath, manifest, "n", _is_int(get("n")) and get("n") >= 0, "an int >= 0")
     _require(mpath, manifest, "dim", _is_int(get("dim")) and get("dim") >= 1, "an int >= 1")
@@ -609,6 +624,7 @@ def _check_column_specs(mpath: str, specs: list[Any]) -> None:
             raise CollectionFormatError(f"{mpath}: malformed column entry {i}: {short(spec)} (needs a non-empty "
                                         f"name and a kind among {', '.join(KINDS)})")
         name, kind = spec["name"], spec["kind"]
+        check_keys(mpath, spec, _COLUMN_KEYS, f"column entry {i}")
         if name in seen or name in RESERVED:
             raise CollectionFormatError(f"{mpath}: column name {short(name)} is {'reserved' if name in RESERVED else 'repeated'}")
         seen.add(name)
@@ -641,8 +657,8 @@ def _check_file_entries(mpath: str, manifest: Mapping[str, Any]) -> None:
         if name not in needed:
             raise CollectionFormatError(f"{mpath}: the manifest lists {short(name)}, which is not a file of this "
                                         f"collection (it holds {', '.join(sorted(needed))})")
-        if not isinstance(info, dict) or not _is_int(info.get("bytes")) or info["bytes"] < 0 \
-                or not isinstance(info.get("sha256"), str) or not _SHA256.match(info["sha256"]):
+        if not isinstance(info, dict) or set(info) != {"bytes", "sha256"} or not _is_int(info["bytes"]) \
+                or info["bytes"] < 0 or not isinstance(info["sha256"], str) or not _SHA256.match(info["sha256"]):
             raise CollectionFormatError(f"{mpath}: malformed manifest entry for {name}: {short(info)} (needs "
                                         f"'bytes' >= 0 and a 64-digit hex 'sha256')")
 

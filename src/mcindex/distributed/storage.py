@@ -30,7 +30,8 @@ the files): the manifests are read as in :mod:`mcindex.collection.storage` (regu
 at most :data:`MAX_MANIFEST_BYTES` here, JSON nested at most 32 levels), every key is checked for
 type and range, shard directories must be real directories (not symlinks) with distinct names,
 and each shard's manifest must be a valid collection manifest agreeing with this one (rows, dim,
-metric, columns, ids). Anything wrong is a ``CollectionFormatError`` naming the file.
+metric, columns, ids). Keys that no writer of the format version writes are refused. Anything
+wrong is a ``CollectionFormatError`` naming the file.
 
 Saving writes every shard into a temporary directory next to ``DIR`` (each shard actor writes
 its own, possibly on another machine: ``DIR`` must be on storage all nodes see), then the
@@ -48,8 +49,8 @@ import stat
 from typing import Any
 
 from ..collection.columns import KINDS
-from ..collection.storage import (MANIFEST, METRICS, CollectionFormatError, check_manifest, check_self_checksum,
-                                  read_json_file, short)
+from ..collection.storage import (MANIFEST, METRICS, SELF_CHECKSUM, CollectionFormatError, check_keys, check_manifest,
+                                  check_self_checksum, read_json_file, short)
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "MAX_MANIFEST_BYTES", "make_manifest", "read_manifest",
            "verify_shard_manifests"]
@@ -62,6 +63,10 @@ READABLE_VERSIONS = (1,)
 MAX_MANIFEST_BYTES = 64 << 20
 _SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 _FLOAT32_MAX = 3.4028234663852886e38
+_KEYS = {"format", "format_version", "mcindex_version", "n", "dim", "metric", "ids", "columns", "partition",
+         "checksum", "shards", SELF_CHECKSUM}
+_PARTITION_KEYS = {"kind", "balance", "seed", "centroids"}
+_SHARD_KEYS = {"dir", "n", "manifest_sha256"}
 
 
 def _fail(path: str, problem: str) -> CollectionFormatError:
@@ -122,6 +127,7 @@ def check_manifest_content(mpath: str, m: Any) -> dict[str, Any]:
                            f"{short(m.get('mcindex_version', '?'))}); this mcindex reads version(s) "
                            f"{', '.join(map(str, READABLE_VERSIONS))}")
     check_self_checksum(mpath, m)
+    check_keys(mpath, m, _KEYS, "the manifest")
     expected = {"n": int, "dim": int, "metric": str, "columns": list, "partition": dict, "shards": list,
                 "checksum": str}
     for key, typ in expected.items():
@@ -163,6 +169,7 @@ def _check_shards(mpath: str, m: dict[str, Any]) -> None:
         if not isinstance(s, dict) or not isinstance(s.get("dir"), str) or not _is_int(s.get("n")) or s["n"] < 1 \
                 or not isinstance(s.get("manifest_sha256"), str) or not _SHA256.match(s["manifest_sha256"]):
             raise _fail(mpath, f"malformed entry for shard {i}: {short(s)}")
+        check_keys(mpath, s, _SHARD_KEYS, f"the entry of shard {i}")
         name = s["dir"]
         if os.path.basename(name) != name or name in ("", ".", "..") or "\0" in name:
             raise _fail(mpath, f"bad shard directory name {short(name)}")
@@ -178,6 +185,7 @@ def _check_partition(mpath: str, m: dict[str, Any]) -> None:
     part, shards = m["partition"], m["shards"]
     if part.get("kind") not in ("hash", "cluster"):
         raise _fail(mpath, f"unknown partition {short(part.get('kind'))}")
+    check_keys(mpath, part, _PARTITION_KEYS, "the partition")
     if part["kind"] != "cluster":
         return
     cents = part.get("centroids")
