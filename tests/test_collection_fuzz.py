@@ -353,3 +353,634 @@ def test_raw_damage_to_a_sharded_collection_is_detected_or_harmless(original, sc
         outcome = "rejected" if loaded is None else "identical"
         del loaded
     count(f"sharded raw {'shard ' if '/' in name else 'top '}{os.path.basename(name)}: {outcome}")
+
+
+# ---- hostile content with recomputed checksums ----------------------------------------------------------
+class Deep(str):
+    """A JSON value nested ``depth`` levels deep (written into the text; json.dumps would recurse)."""
+
+    def __new__(cls, depth: int):
+        obj = super().__new__(cls, f"@@deep-{depth}@@")
+        obj.depth = depth
+        return obj
+
+
+DEEP_DIGEST_MAX = 400  # nesting the test can still serialise to compute a valid self checksum
+JSON_VALUES = st.one_of(
+    st.sampled_from([None, True, False, 0, 1, -1, 2, 40, 79, 80, 81, 2**31 - 1, 2**32, 2**53 + 1, 2**63, -(2**63),
+                     10**30, 0.5, -0.0, 1e308, "", "x", "numeric", "categorical", "boolean", "multi_label",
+                     "keywords", "str", "int64", "float64", "text", "list<str>", "timestamp[us]", "bool", "arrow",
+                     "npz", "l2", "ip", "cosine", "sha256", "hash", "cluster", "mcindex-collection",
+                     "mcindex-sharded-collection", "index.mci", "ids.npz", "attributes.arrow", "attributes.npz",
+                     "manifest.json", "../index.mci", "/etc/passwd", "shard-0000", "shard-0001", ".", "..",
+                     "a\x00b", "__mcindex_row__", "0" * 64, [], [0], [[0.0] * DIM], ["x", "numeric"], {},
+                     {"name": "x", "kind": "numeric", "dtype": "int64"}, {"bytes": 0, "sha256": "0" * 64},
+                     {"dir": "shard-0000", "n": 1, "manifest_sha256": "0" * 64}]),
+    st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=12),
+    st.sampled_from([31, 32, 33, 1000, 100_000]).map(Deep),
+    st.sampled_from([1 << 10, 1 << 20, 9 << 20, 65 << 20]).map(lambda size: "x" * size),
+)
+
+
+def json_paths(value, prefix=()):
+    """The path of every value in a JSON document (containers included)."""
+    out = [prefix]
+    if isinstance(value, dict):
+        for key, v in value.items():
+            out += json_paths(v, prefix + (key,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            out += json_paths(v, prefix + (i,))
+    return out
+
+
+def materialise(value):
+    """The document with Deep markers replaced by real nesting."""
+    if isinstance(value, Deep):
+        nested: list = []
+        for _ in range(value.depth - 1):
+            nested = [nested]
+        return nested
+    if isinstance(value, dict):
+        return {k: materialise(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [materialise(v) for v in value]
+    return value
+
+
+def deep_markers(value) -> list[Deep]:
+    if isinstance(value, Deep):
+        return [value]
+    if isinstance(value, dict):
+        return [m for v in value.values() for m in deep_markers(v)]
+    if isinstance(value, list):
+        return [m for v in value for m in deep_markers(v)]
+    return []
+
+
+def dump_manifest(m) -> bytes:
+    """The manifest as an attacker writes it: its own checksum recomputed (where the test can
+    serialise the document), markers expanded into deep nesting."""
+    markers = deep_markers(m)
+    if isinstance(m, dict):
+        m = {k: v for k, v in m.items() if k != SELF_CHECKSUM}
+        if all(d.depth <= DEEP_DIGEST_MAX for d in markers):
+            m[SELF_CHECKSUM] = manifest_digest(materialise(m))
+    text = json.dumps(m, indent=1)
+    for marker in markers:
+        text = text.replace(json.dumps(str(marker)), "[" * marker.depth + "]" * marker.depth)
+    return text.encode()
+
+
+def resolve(doc, path):
+    """(container, key) of ``path`` in ``doc``, or None where it no longer exists."""
+    node = doc
+    for key in path[:-1]:
+        if isinstance(node, dict) and key in node or isinstance(node, list) and isinstance(key, int) \
+                and key < len(node):
+            node = node[key]
+        else:
+            return None
+    return node, path[-1]
+
+
+def edit_json(raw: bytes, op: str, path: tuple, value) -> bytes:
+    doc = json.loads(raw)
+    if not path:
+        doc = value if op == "set" else doc
+        return dump_manifest(doc)
+    where = resolve(doc, path)
+    if where is not None:
+        node, key = where
+        if op == "copy":
+            source = resolve(doc, value)
+            value = json.loads(json.dumps(source[0][source[1]])) if source is not None and \
+                _has(source[0], source[1]) else None
+        if isinstance(node, dict):
+            if op == "delete":
+                node.pop(key, None)
+            else:
+                node[key] = value
+        elif isinstance(node, list) and isinstance(key, int):
+            if op == "delete" and key < len(node):
+                del node[key]
+            elif op != "delete":
+                node[key:key + 1] = [value]
+    return dump_manifest(doc)
+
+
+def _has(node, key) -> bool:
+    return key in node if isinstance(node, dict) else isinstance(key, int) and key < len(node)
+
+
+@st.composite
+def manifest_edits(draw, doc, target: str):
+    paths = json_paths(doc)
+    op = draw(st.sampled_from(["set", "set", "set", "delete", "copy"]))
+    path = draw(st.sampled_from(paths[1:]) | st.sampled_from([("unknown",), ("columns", 99), ("files", "extra"),
+                                                              ("shards", 5), ("partition", "extra")]))
+    value = draw(st.sampled_from(paths[1:])) if op == "copy" else draw(JSON_VALUES)
+    return "manifest", (target, op, path, value)
+
+
+# Arrow files: where the writer put each buffer and metadata field, found by walking the footer and
+# the record batch message with the same bounds-checked reader the loader uses.
+class ArrowLayout:
+    def __init__(self, raw: bytes):
+        from mcindex.collection._arrowfile import _blocks
+
+        view = memoryview(raw)
+        footer_length = struct.unpack_from("<i", raw, len(raw) - 10)[0]
+        footer = _FlatBuffer(view[len(raw) - 10 - footer_length:len(raw) - 10])
+        (offset, meta_length, _), = _blocks(footer, 3)
+        start = offset + (8 if struct.unpack_from("<i", raw, offset)[0] == -1 else 4)
+        msg = _FlatBuffer(view[start:offset + meta_length])
+        header = msg.target(msg.field(msg.root(), 2))
+        self.fields = {"batch_length": [start + msg.field(header, 0)]}
+        nodes, n_nodes = msg.vector(msg.field(header, 1), 16)
+        self.fields["node_length"] = [start + nodes + 16 * i for i in range(n_nodes)]
+        self.fields["node_nulls"] = [p + 8 for p in self.fields["node_length"]]
+        buffers, n_buffers = msg.vector(msg.field(header, 2), 16)
+        self.fields["buffer_offset"] = [start + buffers + 16 * i for i in range(n_buffers)]
+        self.fields["buffer_length"] = [p + 8 for p in self.fields["buffer_offset"]]
+        body = offset + meta_length
+        spans = [struct.unpack_from("<qq", raw, p) for p in self.fields["buffer_offset"]]
+        self.buffers = [(body + o, length) for o, length in spans if length > 0]
+        assert struct.unpack_from("<q", raw, self.fields["batch_length"][0])[0] > 0
+
+
+_LAYOUTS: dict[str, ArrowLayout] = {}
+
+
+def layout_of(raw: bytes) -> ArrowLayout:
+    key = sha(raw)
+    if key not in _LAYOUTS:
+        _LAYOUTS[key] = ArrowLayout(raw)
+    return _LAYOUTS[key]
+
+
+def write_arrow(table, **options) -> bytes:
+    sink = io.BytesIO()
+    with pa.ipc.new_file(sink, table.schema, options=pa.ipc.IpcWriteOptions(**options)) as writer:
+        writer.write_table(table, max_chunksize=options.pop("chunk", None) if "chunk" in options else None)
+    return sink.getvalue()
+
+
+CASTS = [pa.int32(), pa.int64(), pa.float32(), pa.float64(), pa.string(), pa.large_string(), pa.binary(),
+         pa.timestamp("ns"), pa.timestamp("us", tz="UTC"), pa.date32(), pa.bool_(), pa.list_(pa.string()),
+         pa.large_list(pa.string()), pa.list_(pa.int64()), pa.string_view()]
+SCHEMA_OPS = ["rename_both", "rename", "cast", "drop", "duplicate", "reverse", "head", "append_row", "all_null",
+              "dictionary", "chunked", "compressed", "no_batches"]
+
+
+def arrow_schema_edit(files: dict[str, bytes], prefix: str, op: str, i: int, arg: int, text: str) -> None:
+    path = prefix + "attributes.arrow"
+    t = pa.ipc.open_file(pa.BufferReader(files[path])).read_all()
+    i %= t.num_columns
+    name = t.column_names[i]
+    chunk = None
+    options: dict = {}
+    if op in ("rename", "rename_both"):
+        t = t.rename_columns([text or "x" if j == i else c for j, c in enumerate(t.column_names)])
+        if op == "rename_both":
+            m = json.loads(files[prefix + "manifest.json"])
+            m["columns"][i]["name"] = text or "x"
+            files[prefix + "manifest.json"] = dump_manifest(m)
+    elif op == "cast":
+        t = t.set_column(i, name, t.column(i).cast(CASTS[arg % len(CASTS)], safe=False))
+    elif op == "drop":
+        t = t.remove_column(i)
+    elif op == "duplicate":
+        t = t.append_column(name, t.column(i))
+    elif op == "reverse":
+        t = t.select(list(reversed(range(t.num_columns))))
+    elif op == "head":
+        t = t.slice(0, arg % t.num_rows)
+    elif op == "append_row":
+        t = pa.concat_tables([t, t.slice(arg % t.num_rows, 1)])
+    elif op == "all_null":
+        t = t.set_column(i, name, pa.nulls(t.num_rows, t.column(i).type))
+    elif op == "dictionary":
+        t = t.set_column(i, name, t.column(i).dictionary_encode())
+    elif op == "chunked":  # the same rows in several record batches: a valid file
+        chunk = 1 + arg % t.num_rows
+    elif op == "compressed":
+        options["compression"] = ["zstd", "lz4"][arg % 2]
+    elif op == "no_batches":
+        t = t.slice(0, 0)
+    sink = io.BytesIO()
+    with pa.ipc.new_file(sink, t.schema, options=pa.ipc.IpcWriteOptions(**options)) as writer:
+        if op != "no_batches":
+            writer.write_table(t, max_chunksize=chunk)
+    files[path] = sink.getvalue()
+
+
+def arrow_byte_edit(files, prefix, which: str, i: int, pos: int, width: int, value: int) -> None:
+    path = prefix + "attributes.arrow"
+    raw = bytearray(files[path])
+    layout = layout_of(files[path])
+    if which == "buffer":
+        start, length = layout.buffers[i % len(layout.buffers)]
+        width = min(width, length)
+        at = start + (pos * width) % (length - width + 1)
+    else:
+        places = layout.fields[which]
+        at, width = places[i % len(places)], 8
+    raw[at:at + width] = (value % 2 ** (8 * width)).to_bytes(width, "little")
+    files[path] = bytes(raw)
+
+
+ALT_DTYPES = [np.int32, np.int64, np.uint64, np.float64, np.bool_, np.uint8, np.int8, "datetime64[us]",
+              "datetime64[ns]", object]
+NPZ_VALUES = st.sampled_from([-2, -1, 0, 1, 2, 3, 7, 40, 79, 80, 81, 255, 2**31 - 1, 2**31, 2**32, 2**62, 2**63 - 1,
+                              -(2**63)]) | st.integers(-(2**63), 2**63 - 1)
+
+
+def read_npz_trusted(raw: bytes) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(raw), allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def write_npz(arrays: dict[str, np.ndarray]) -> bytes:
+    out = io.BytesIO()
+    np.savez(out, **arrays)
+    return out.getvalue()
+
+
+def npz_array_edit(files, path: str, op: str, k: int, index: int, value: int, alt: int) -> None:
+    arrays = read_npz_trusted(files[path])
+    keys = sorted(arrays)
+    key = keys[k % len(keys)]
+    arr = arrays[key]
+    if op == "element" and arr.size:
+        arr = arr.copy()
+        flat = arr.reshape(-1)
+        if arr.dtype.kind == "M":
+            flat.view(np.int64)[index % flat.size] = value
+        elif arr.dtype == np.bool_:
+            flat[index % flat.size] = bool(value % 2)
+        else:
+            flat[index % flat.size] = np.array(value).astype(arr.dtype, casting="unsafe")
+    elif op == "dtype":
+        arr = arr.astype(ALT_DTYPES[alt % len(ALT_DTYPES)]) if arr.dtype.kind != "M" or alt % 3 else \
+            arr.view(np.int64)
+    elif op == "truncate":
+        arr = arr[:-1 - index % 3]
+    elif op == "extend":
+        arr = np.concatenate([arr, arr[:1 + index % 3]]) if arr.size else np.zeros(1, arr.dtype)
+    elif op == "2d":
+        arr = np.stack([arr, arr])
+    elif op == "empty":
+        arr = arr[:0]
+    elif op == "reverse":
+        arr = arr[::-1].copy()
+    elif op == "utf8" and arr.dtype == np.uint8 and arr.size:  # a string blob: invalid UTF-8
+        arr = arr.copy()
+        seq = [b"\xff", b"\xc0\x80", b"\xed\xa0\x80", b"\xe2\x82", b"\xf8\x88\x80\x80\x80"][alt % 5]
+        at = index % arr.size
+        arr[at:at + len(seq)] = np.frombuffer(seq, np.uint8)[: arr.size - at]
+    if op == "drop":
+        del arrays[key]
+    elif op == "add":
+        arrays[["c99.values", "junk", key.split(".")[0] + ".extra", "c0.valid"][alt % 4]] = np.zeros(3, np.int64)
+    elif op == "swap":
+        other = keys[(k + 1 + index) % len(keys)]
+        arrays[key], arrays[other] = arrays[other], arrays[key]
+    else:
+        arrays[key] = arr
+    files[path] = write_npz(arrays)
+
+
+def npz_zip_edit(files, path: str, op: str, arg: int) -> None:
+    arrays = read_npz_trusted(files[path])
+    out = io.BytesIO()
+    method = {"deflate": zipfile.ZIP_DEFLATED, "bzip2": zipfile.ZIP_BZIP2, "lzma": zipfile.ZIP_LZMA}.get(op,
+                                                                                                       zipfile.ZIP_STORED)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate name, which is the point
+        with zipfile.ZipFile(out, "w", compression=method) as z:
+            names = sorted(arrays)
+            for name in names:
+                buf = io.BytesIO()
+                np.save(buf, arrays[name])
+                z.writestr(name + ".npy", buf.getvalue())
+            if op == "duplicate":
+                name = names[arg % len(names)]
+                buf = io.BytesIO()
+                np.save(buf, arrays[names[(arg + 1) % len(names)]])
+                z.writestr(name + ".npy", buf.getvalue())
+            if op == "comment":
+                z.comment = b"x" * (arg % 65535)
+    files[path] = out.getvalue()
+
+
+NPY_HEADERS = [
+    "{'descr': '<i8', 'fortran_order': False, 'shape': (1000000000000,), }",
+    "{'descr': '<i8', 'fortran_order': False, 'shape': (-1,), }",
+    "{'descr': '<i8', 'fortran_order': False, 'shape': (18446744073709551616,), }",
+    "{'descr': '<i8', 'fortran_order': False, 'shape': (0,), }",
+    "{'descr': '<i8', 'fortran_order': False, 'shape': (), }",
+    "{'descr': '<i8', 'fortran_order': True, 'shape': (2, 3), }",
+    "{'descr': '|O', 'fortran_order': False, 'shape': (3,), }",
+    "{'descr': '<U8', 'fortran_order': False, 'shape': (3,), }",
+    "{'descr': [('a', '<i8')], 'fortran_order': False, 'shape': (3,), }",
+    "{'descr': '|V8', 'fortran_order': False, 'shape': (3,), }",
+    "{'descr': '>i8', 'fortran_order': False, 'shape': (SAME), }",
+    "{'descr': '<f8', 'fortran_order': False, 'shape': (SAME), }",
+    "{'descr': '<i4', 'fortran_order': False, 'shape': (SAME), }",
+    "{'descr': '<i8', 'fortran_order': False, 'shape': " + "(" * 3000 + ")" * 3000 + ", }",
+    "{'descr': '<i8', 'fortran_order': False, 'shape': (" + "-" * 5000 + "1,), }",
+    "{'descr': '<i8', 'fortran_order': False, 'shape': (3,), 'extra': 1}",
+    "{'shape': (3,), 'descr': '<i8', 'fortran_order': False, }",
+    "not a dict at all",
+    "{'descr': '\xff\xfe', 'fortran_order': False, 'shape': (3,), }",
+]
+
+
+def npz_header_edit(files, path: str, k: int, h: int, version: int, length: int | None) -> None:
+    arrays = read_npz_trusted(files[path])
+    keys = sorted(arrays)
+    key = keys[k % len(keys)]
+    arr = np.ascontiguousarray(arrays[key])
+    header = NPY_HEADERS[h % len(NPY_HEADERS)].replace("SAME", ", ".join(map(str, arr.shape)) + ",")
+    encoded = header.encode("latin-1") + b" \n"
+    size = struct.pack("<H" if version == 1 else "<I", (len(encoded) if length is None else length) %
+                       (2**16 if version == 1 else 2**32))
+    member = b"\x93NUMPY" + bytes([version, 0]) + size + encoded + arr.tobytes()
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for name in keys:
+            if name == key:
+                z.writestr(name + ".npy", member)
+            else:
+                buf = io.BytesIO()
+                np.save(buf, arrays[name])
+                z.writestr(name + ".npy", buf.getvalue())
+    files[path] = out.getvalue()
+
+
+@st.composite
+def content_edits(draw, original: Original, files: dict[str, bytes], prefix: str):
+    """One edit of the files of the collection directory at ``prefix`` (checksums recomputed after)."""
+    npz = [p for p in (prefix + "attributes.npz", prefix + "ids.npz") if p in files]
+    kinds = ["arrow_buffer", "arrow_meta", "arrow_schema"] if prefix + "attributes.arrow" in files else []
+    kind = draw(st.sampled_from(kinds + ["npz_array", "npz_array", "npz_zip", "npz_header", "index", "disk", "raw"]))
+    if kind == "arrow_buffer":
+        width = draw(st.sampled_from([1, 4, 8]))
+        value = draw(st.sampled_from([0, 1, 3, 0x7F, 0x80, 0xC0, 0xED, 0xFF, 2**31 - 1, 2**31, 2**32 - 1, 2**64 - 1])
+                     | st.integers(0, 2**64 - 1))
+        return kind, (prefix, "buffer", draw(st.integers(0, 40)), draw(st.integers(0, 10**6)), width, value)
+    if kind == "arrow_meta":
+        which = draw(st.sampled_from(["batch_length", "node_length", "node_nulls", "buffer_offset", "buffer_length"]))
+        value = draw(st.sampled_from([0, 1, N - 1, N, N + 1, 2 * N, 2**31 - 1, 2**31, 2**32, 2**62, 2**63 - 1, -1,
+                                      -(2**63)]) | st.integers(-(2**63), 2**63 - 1))
+        return kind, (prefix, which, draw(st.integers(0, 40)), 0, 8, value)
+    if kind == "arrow_schema":
+        return kind, (prefix, draw(st.sampled_from(SCHEMA_OPS)), draw(st.integers(0, 20)), draw(st.integers(0, 10**4)),
+                      draw(st.text(max_size=10)))
+    if kind == "npz_array":
+        op = draw(st.sampled_from(["element", "element", "element", "dtype", "truncate", "extend", "2d", "empty",
+                                   "reverse", "utf8", "drop", "add", "swap"]))
+        return kind, (draw(st.sampled_from(npz)), op, draw(st.integers(0, 30)), draw(st.integers(0, 10**4)),
+                      draw(NPZ_VALUES), draw(st.integers(0, 20)))
+    if kind == "npz_zip":
+        return kind, (draw(st.sampled_from(npz)), draw(st.sampled_from(["deflate", "bzip2", "lzma", "duplicate",
+                                                                          "comment"])), draw(st.integers(0, 10**5)))
+    if kind == "npz_header":
+        return kind, (draw(st.sampled_from(npz)), draw(st.integers(0, 30)), draw(st.integers(0, len(NPY_HEADERS) - 1)),
+                      draw(st.sampled_from([1, 2, 3, 9])), draw(st.none() | st.integers(0, 2**32 - 1)))
+    if kind == "index":
+        return kind, (prefix, draw(st.sampled_from(["swap", "raw", "empty"])), draw(st.integers(0, 2)),
+                      draw(raw_mutations(len(files[prefix + "index.mci"]))))
+    if kind == "disk":
+        return kind, (prefix + draw(st.sampled_from(sorted(os.path.basename(p) for p in files
+                                                            if p.startswith(prefix) and "/" not in p[len(prefix):]))),
+                      draw(st.sampled_from(["symlink", "directory", "missing"])))
+    name = draw(st.sampled_from(sorted(p for p in files if p.startswith(prefix) and "/" not in p[len(prefix):]
+                                       and not p.endswith("manifest.json"))))
+    return kind, (name, draw(raw_mutations(len(files[name]))))
+
+
+def apply_content(original: Original, files: dict[str, bytes], edit) -> None:
+    kind, args = edit
+    if kind == "arrow_buffer" or kind == "arrow_meta":
+        arrow_byte_edit(files, *args)
+    elif kind == "arrow_schema":
+        arrow_schema_edit(files, *args)
+    elif kind == "npz_array":
+        npz_array_edit(files, *args)
+    elif kind == "npz_zip":
+        npz_zip_edit(files, *args)
+    elif kind == "npz_header":
+        npz_header_edit(files, *args)
+    elif kind == "index":
+        prefix, op, which, mutation = args
+        path = prefix + "index.mci"
+        files[path] = {"swap": lambda: original.indexes[which], "empty": lambda: b"",
+                       "raw": lambda: apply_raw(files[path], mutation)}[op]()
+    elif kind == "raw":
+        name, mutation = args
+        files[name] = apply_raw(files[name], mutation)
+    # "disk" edits are made once the files are written (apply_disk)
+
+
+def apply_disk(root: str, outside: str, edits) -> None:
+    """Replace a file by a symlink to an identical copy outside the directory, by a directory,
+    or remove it (after the checksums were recomputed: only the file's type is wrong)."""
+    for kind, args in edits:
+        if kind != "disk":
+            continue
+        rel, op = args
+        full = os.path.join(root, rel)
+        if op == "symlink":
+            copy = os.path.join(outside, f"copy-{len(os.listdir(outside))}")
+            shutil.copyfile(full, copy)
+            os.remove(full)
+            os.symlink(copy, full)
+        elif op == "directory":
+            os.remove(full)
+            os.mkdir(full)
+        else:
+            os.remove(full)
+
+
+def recompute_collection(files: dict[str, bytes], prefix: str) -> None:
+    """What an attacker does after editing: every listed file's size and SHA-256, then the
+    manifest's own checksum."""
+    mpath = prefix + "manifest.json"
+    m = json.loads(files[mpath])
+    for name, entry in m["files"].items():
+        if prefix + name in files:
+            entry["bytes"], entry["sha256"] = len(files[prefix + name]), sha(files[prefix + name])
+    files[mpath] = dump_manifest(m)
+
+
+def recompute_sharded(files: dict[str, bytes]) -> None:
+    m = json.loads(files["manifest.json"])
+    for s in m["shards"]:
+        path = f"{s['dir']}/manifest.json"
+        if path in files:
+            s["manifest_sha256"] = sha(files[path])
+    files["manifest.json"] = dump_manifest(m)
+
+
+def without_checksums(manifest: dict) -> dict:
+    """A sharded manifest without the checksums an attacker recomputes (the content they cover is
+    compared separately)."""
+    out = {k: v for k, v in manifest.items() if k != SELF_CHECKSUM}
+    out["shards"] = [{k: v for k, v in s.items() if k != "manifest_sha256"} for s in manifest["shards"]]
+    return out
+
+
+def outcome_of(loaded, same: bool) -> str:
+    return "rejected" if loaded is None else "identical" if same else "loaded, differs, used"
+
+
+@fuzz(150)
+@given(data=st.data())
+def test_hostile_collection_files_are_rejected_or_safe(original, scratch, data):
+    fmt = data.draw(st.sampled_from(["arrow", "npz"]), label="format")
+    files = dict(original.files[fmt])
+    manifest = json.loads(files["manifest.json"])
+    # at most one edit of the content (each is made on the saved file) and one of the manifest
+    edits = data.draw(edit_pairs(content_edits(original, files, ""), manifest_edits(manifest, "manifest.json")),
+                      label="edits")
+    mmap = data.draw(st.booleans(), label="mmap")
+    try:
+        for edit in edits:
+            if edit[0] != "manifest":
+                apply_content(original, files, edit)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        count("collection hostile: an Arrow edit pyarrow cannot write (skipped)")
+        return
+    recompute_collection(files, "")
+    for kind, args in edits:
+        if kind == "manifest":
+            files["manifest.json"] = edit_json(files["manifest.json"], *args[1:])
+    with example_dir(scratch) as d:
+        path = os.path.join(d, "c")
+        write_tree(path, files)
+        apply_disk(path, d, edits)
+        loaded = load_or_reject(path, mmap)
+        same = loaded is not None and same_index(loaded.index, original.collection.index) and \
+            fingerprint(loaded) == original.prints[fmt]
+        if loaded is not None:
+            exercise(loaded, original.queries)
+        count(f"collection hostile {edits[0][0]}: {outcome_of(loaded, same)}")
+        del loaded
+
+
+def edit_pairs(content, manifest):
+    """One content edit, one manifest edit, or both (content first)."""
+    return st.one_of(content.map(lambda e: [e]), manifest.map(lambda e: [e]), st.tuples(content, manifest).map(list))
+
+
+@st.composite
+def sharded_edits(draw, original: Original, content: bool):
+    files = original.sharded
+    kind = draw(st.sampled_from(["shard files", "shard files", "shard dir"] if content else
+                                ["top", "top", "shard manifest"]))
+    if kind == "top":
+        return draw(manifest_edits(original.sharded_manifest, "manifest.json"))
+    s = draw(st.integers(0, len(original.shards) - 1))
+    prefix = f"shard-{s:04d}/"
+    if kind == "shard manifest":
+        return draw(manifest_edits(json.loads(files[prefix + "manifest.json"]), prefix + "manifest.json"))
+    if kind == "shard dir":
+        return "shard dir", (prefix[:-1], draw(st.sampled_from(["symlink", "file", "missing", "swap"])))
+    return draw(content_edits(original, files, prefix))
+
+
+def apply_shard_dir(root: str, outside: str, edits) -> None:
+    for kind, args in edits:
+        if kind != "shard dir":
+            continue
+        name, op = args
+        full = os.path.join(root, name)
+        if op == "symlink":  # an identical copy outside the directory
+            copy = os.path.join(outside, f"copy-{name}")
+            shutil.copytree(full, copy)
+            shutil.rmtree(full)
+            os.symlink(copy, full)
+        elif op == "file":
+            shutil.rmtree(full)
+            with open(full, "wb") as f:
+                f.write(b"x")
+        elif op == "missing":
+            shutil.rmtree(full)
+        else:  # the two shards exchange places
+            other = os.path.join(root, "shard-0001" if name == "shard-0000" else "shard-0000")
+            os.rename(full, full + ".tmp")
+            os.rename(other, full)
+            os.rename(full + ".tmp", other)
+
+
+@fuzz(150)
+@given(data=st.data())
+def test_hostile_sharded_directories_are_rejected_or_safe(original, scratch, data):
+    files = dict(original.sharded)
+    edits = data.draw(edit_pairs(sharded_edits(original, content=True), sharded_edits(original, content=False)),
+                      label="edits")
+    mmap = data.draw(st.booleans(), label="mmap")
+    try:
+        for edit in edits:
+            if edit[0] not in ("manifest", "shard dir"):
+                apply_content(original, files, edit)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        count("sharded hostile: an Arrow edit pyarrow cannot write (skipped)")
+        return
+    for s in range(len(original.shards)):
+        recompute_collection(files, f"shard-{s:04d}/")
+    for kind, args in edits:  # shard manifests first: the top manifest's checksums of them follow
+        if kind == "manifest" and args[0] != "manifest.json":
+            files[args[0]] = edit_json(files[args[0]], *args[1:])
+    recompute_sharded(files)
+    for kind, args in edits:
+        if kind == "manifest" and args[0] == "manifest.json":
+            files["manifest.json"] = edit_json(files["manifest.json"], *args[1:])
+    with example_dir(scratch) as d:
+        root = os.path.join(d, "s")
+        write_tree(root, files)
+        apply_disk(root, d, edits)
+        apply_shard_dir(root, d, edits)
+        loaded = load_sharded_or_reject(root, mmap)
+        same = loaded is not None and without_checksums(loaded[0]) == without_checksums(original.sharded_manifest) and all(
+            same_index(c.index, o.index) and fingerprint(c) == p
+            for c, o, p in zip(loaded[1], original.shards, original.shard_prints))
+        if loaded is not None:
+            for c in loaded[1]:
+                exercise(c, original.queries)
+        kind = edits[0][0] if edits[0][0] != "manifest" else "top manifest" if edits[0][1][0] == "manifest.json" \
+            else "shard manifest"
+        count(f"sharded hostile {kind}: {outcome_of(loaded, same)}")
+        del loaded
+
+
+def test_the_unmodified_directories_load_identically(original, scratch):
+    """The fuzz tests' reference: the directories as written, and after recomputing every checksum
+    with nothing changed, load as the saved collections; the Arrow layout finder agrees with the
+    file."""
+    for fmt in ("arrow", "npz"):
+        files = dict(original.files[fmt])
+        recompute_collection(files, "")
+        with example_dir(scratch) as d:
+            write_tree(d, files)
+            loaded = Collection.load(d)
+            assert fingerprint(loaded) == original.prints[fmt] and same_index(loaded.index, original.collection.index)
+            exercise(loaded, original.queries)
+    files = dict(original.sharded)
+    for s in range(len(original.shards)):
+        recompute_collection(files, f"shard-{s:04d}/")
+    recompute_sharded(files)
+    with example_dir(scratch) as d:
+        write_tree(d, files)
+        manifest, shards = load_sharded_or_reject(d, mmap=True)
+        assert without_checksums(manifest) == without_checksums(original.sharded_manifest)
+        assert [fingerprint(c) for c in shards] == original.shard_prints
+    layout = layout_of(original.files["arrow"]["attributes.arrow"])
+    raw = original.files["arrow"]["attributes.arrow"]
+    assert struct.unpack_from("<q", raw, layout.fields["batch_length"][0])[0] == N
+    assert [struct.unpack_from("<q", raw, p)[0] for p in layout.fields["node_length"]][:2] == [N, N]
+    table = pa.ipc.open_file(pa.BufferReader(raw)).read_all()
+    shop = table.column("shop").chunk(0).buffers()[2]  # the string data of a column
+    assert any(raw[a:a + n] == shop.to_pybytes()[:n] for a, n in layout.buffers)
