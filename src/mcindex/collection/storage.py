@@ -17,7 +17,12 @@ Layout (format version 1)::
      "ids": "int64" | "str" | null,
      "attributes_format": "arrow" | "npz" | null,      # null: no attribute columns
      "checksum": "sha256",
-     "files": {"index.mci": {"bytes": 123, "sha256": "..."}, ...}}
+     "files": {"index.mci": {"bytes": 123, "sha256": "..."}, ...},
+     "self_sha256": "..."}                              # SHA-256 of the manifest's own content
+
+``self_sha256`` (:func:`manifest_digest`: the canonical JSON of the manifest without that key)
+covers the one file no other checksum does; manifests written before it existed have none and
+still load.
 
 The Arrow file holds one column per attribute in manifest order (numeric: int64 / double /
 timestamp[us]; categorical: string or int64; boolean: bool; multi_label: list<string>;
@@ -36,9 +41,32 @@ killed outright (SIGKILL) may leave its ``.DIR.<random>.tmp`` directory behind; 
 ``DIR`` deletes it (the writer holds a lock on it while alive, so a concurrent save's directory
 is never touched).
 
-Loading checks, in order: the manifest parses and is a collection manifest of a version this
-mcindex reads, every listed file exists with the recorded size and SHA-256, the index file's own
-checks (Index.load), and that the index and the columns agree with the manifest.
+Loading treats the directory as possibly hostile: a checksum proves that a file is intact, not
+that it can be trusted, since whoever edits a file can recompute it. Any problem raises
+:class:`CollectionFormatError` (a ``ValueError``) naming the file; nothing is read out of bounds,
+nothing is allocated from a length in a file before that length is checked against the file's
+size, and nothing blocks. Load checks, in order:
+
+1. the manifest: a regular file (not a symlink, FIFO, socket or device: each file is checked with
+   ``lstat`` before it is opened, then opened ``O_NONBLOCK | O_NOFOLLOW`` and checked again with
+   ``fstat``) of at most :data:`MAX_MANIFEST_BYTES`, UTF-8, JSON nested at most
+   :data:`MAX_JSON_DEPTH` levels (measured before parsing, which recurses), strict JSON; a
+   collection manifest of a version this mcindex reads, its ``self_sha256`` matching, no
+   unknown keys, every key of the right type and range (:func:`check_manifest`), listing exactly
+   the files the format needs;
+2. every listed file: a regular file inside the directory (symlinks are refused, even to an
+   identical file) of the listed size;
+3. the index: its SHA-256, then ``Index.load``'s own checks; its ``n``, ``dim`` and ``metric``
+   must be the manifest's;
+4. the attributes, read once into memory and hashed as read (so what is parsed is what was
+   hashed). Arrow (:mod:`._arrowfile`): the IPC layout (no compressed bodies, no dictionary
+   batches), the schema against the manifest's names, kinds and dtypes, ``validate(full=True)``
+   before any value is converted, the row count. npz (:mod:`._npz`): parsed from memory, without
+   ``np.load``: uncompressed members only, plain npy headers, shapes that match the bytes. Each
+   column class then checks its arrays (``from_npz``: dtypes, shapes, offsets, code ranges,
+   sorted labels); the loaded columns' kinds, dtypes, null and label counts must be the
+   manifest's;
+5. the ids, as the attributes: unique, of the manifest's kind, one per row.
 """
 
 from __future__ import annotations
