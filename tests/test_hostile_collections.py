@@ -396,3 +396,30 @@ def test_the_cli_reports_hostile_directories_on_one_line_with_exit_code_2(tmp_pa
             assert captured.out == "" and captured.err.count("\n") == 1
             assert captured.err.startswith(f"mcindex: error: {path}")
 
+
+
+@pytest.mark.parametrize(("path", "value"), [
+    (("columns", 3, "dtype"), {"a": 1}),    # unhashable: raised TypeError (found by the fuzz's long mode)
+    (("columns", 3, "kind"), ["numeric"]),
+    (("columns", 3, "name"), {"x": 1}),
+    (("columns", 3, "nulls"), -1),
+    (("n",), "80"),
+    (("n",), 10**40),
+    (("files",), [1, 2]),
+    (("files", "ids.npz", "bytes"), 2**70),
+    (("ids",), {"kind": "str"}),
+    (("attributes_format",), ["arrow"]),
+])
+def test_hostile_manifest_values_with_a_recomputed_checksum_are_refused(tmp_path, original, path, value):
+    files = dict(original.files["arrow"])
+    recompute_collection(files, "")
+    manifest = json.loads(files["manifest.json"])
+    node = manifest
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    write_manifest(str(tmp_path), manifest)  # recomputes the manifest's own checksum
+    write_tree(str(tmp_path), {k: v for k, v in files.items() if k != "manifest.json"})
+    with pytest.raises(CollectionFormatError, match=r"(manifest\.json|index\.mci|ids\.npz): ") as err:
+        Collection.load(tmp_path)  # refused by the manifest check, or where the value meets the file
+    assert str(err.value).startswith(str(tmp_path))

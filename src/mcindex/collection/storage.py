@@ -657,7 +657,7 @@ def _check_column_specs(mpath: str, specs: list[Any]) -> None:
             raise CollectionFormatError(f"{mpath}: column name {short(name)} is {'reserved' if name in RESERVED else 'repeated'}")
         seen.add(name)
         dtypes = column_class(kind).ARROW_TYPES
-        if spec.get("dtype") not in dtypes:
+        if not isinstance(spec.get("dtype"), str) or spec["dtype"] not in dtypes:  # a dict or list is unhashable
             raise CollectionFormatError(f"{mpath}: column {short(name)} ({kind}) has dtype {short(spec.get('dtype'))}; "
                                         f"a {kind} column is one of {', '.join(dtypes)}")
         for key in ("nulls", "labels"):
