@@ -365,7 +365,18 @@ class Deep(str):
         return obj
 
 
+class Huge(str):
+    """A string of ``size`` characters, written into the text only: hypothesis keeps the values it
+    draws, and 65 MiB strings would grow the test's memory by that much per example."""
+
+    def __new__(cls, size: int):
+        obj = super().__new__(cls, f"@@huge-{size}@@")
+        obj.size = size
+        return obj
+
+
 DEEP_DIGEST_MAX = 400  # nesting the test can still serialise to compute a valid self checksum
+HUGE_DIGEST_MAX = 16 << 20  # beyond it, no valid self checksum either (the size cap refuses the file first)
 JSON_VALUES = st.one_of(
     st.sampled_from([None, True, False, 0, 1, -1, 2, 40, 79, 80, 81, 2**31 - 1, 2**32, 2**53 + 1, 2**63, -(2**63),
                      10**30, 0.5, -0.0, 1e308, "", "x", "numeric", "categorical", "boolean", "multi_label",
@@ -378,7 +389,7 @@ JSON_VALUES = st.one_of(
                      {"dir": "shard-0000", "n": 1, "manifest_sha256": "0" * 64}]),
     st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=12),
     st.sampled_from([31, 32, 33, 1000, 100_000]).map(Deep),
-    st.sampled_from([1 << 10, 1 << 20, 9 << 20, 65 << 20]).map(lambda size: "x" * size),
+    st.sampled_from([1 << 10, 1 << 20, 9 << 20, 65 << 20]).map(Huge),
 )
 
 
@@ -395,7 +406,9 @@ def json_paths(value, prefix=()):
 
 
 def materialise(value):
-    """The document with Deep markers replaced by real nesting."""
+    """The document with Deep and Huge markers replaced by what they stand for."""
+    if isinstance(value, Huge):
+        return "x" * value.size
     if isinstance(value, Deep):
         nested: list = []
         for _ in range(value.depth - 1):
@@ -408,27 +421,28 @@ def materialise(value):
     return value
 
 
-def deep_markers(value) -> list[Deep]:
-    if isinstance(value, Deep):
+def markers_in(value) -> list[Deep | Huge]:
+    if isinstance(value, (Deep, Huge)):
         return [value]
     if isinstance(value, dict):
-        return [m for v in value.values() for m in deep_markers(v)]
+        return [m for v in value.values() for m in markers_in(v)]
     if isinstance(value, list):
-        return [m for v in value for m in deep_markers(v)]
+        return [m for v in value for m in markers_in(v)]
     return []
 
 
 def dump_manifest(m) -> bytes:
     """The manifest as an attacker writes it: its own checksum recomputed (where the test can
-    serialise the document), markers expanded into deep nesting."""
-    markers = deep_markers(m)
+    serialise the document), markers expanded into deep nesting and huge strings."""
+    markers = markers_in(m)
     if isinstance(m, dict):
         m = {k: v for k, v in m.items() if k != SELF_CHECKSUM}
-        if all(d.depth <= DEEP_DIGEST_MAX for d in markers):
+        if all(x.depth <= DEEP_DIGEST_MAX if isinstance(x, Deep) else x.size <= HUGE_DIGEST_MAX for x in markers):
             m[SELF_CHECKSUM] = manifest_digest(materialise(m))
     text = json.dumps(m, indent=1)
-    for marker in markers:
-        text = text.replace(json.dumps(str(marker)), "[" * marker.depth + "]" * marker.depth)
+    for x in markers:
+        text = text.replace(json.dumps(str(x)), "[" * x.depth + "]" * x.depth if isinstance(x, Deep)
+                            else '"' + "x" * x.size + '"')
     return text.encode()
 
 
