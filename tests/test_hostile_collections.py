@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import struct
 import subprocess
 import sys
@@ -423,3 +424,16 @@ def test_hostile_manifest_values_with_a_recomputed_checksum_are_refused(tmp_path
     with pytest.raises(CollectionFormatError, match=r"(manifest\.json|index\.mci|ids\.npz): ") as err:
         Collection.load(tmp_path)  # refused by the manifest check, or where the value meets the file
     assert str(err.value).startswith(str(tmp_path))
+
+
+def test_a_json_number_overflowing_to_infinity_is_refused(tmp_path, original):
+    """A raw splice turned a centroid into -0.1e825...: valid JSON that parses to -inf, which
+    made computing the manifest's checksum raise a plain ValueError (found by the long fuzz)."""
+    text = original.sharded["manifest.json"].decode()
+    start = text.index('"centroids"')
+    number = re.search(r"-?[0-9][0-9.e+-]*", text[start + len('"centroids"'):])
+    at = start + len('"centroids"') + number.start()
+    write_tree(str(tmp_path), dict(original.sharded))
+    (tmp_path / "manifest.json").write_text(text[:at] + "-0.1e825" + text[at + len(number.group()):])
+    with pytest.raises(CollectionFormatError, match="out of the float64 range"):
+        read_manifest(str(tmp_path))

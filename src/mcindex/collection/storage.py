@@ -75,6 +75,7 @@ import contextlib
 import ctypes
 import hashlib
 import json
+import math
 import os
 import re
 import secrets
@@ -253,16 +254,23 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"non-standard JSON constant {name}")
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # a valid JSON number such as 1e999 overflows to inf
+        raise ValueError(f"number {text[:40]} is out of the float64 range")
+    return value
+
+
 def read_json_file(path: str, *, max_bytes: int, what: str = "manifest") -> tuple[Any, bytes]:
     """``(parsed value, raw bytes)`` of the JSON file ``path``: a regular file of at most
     ``max_bytes``, UTF-8, nested at most :data:`MAX_JSON_DEPTH` deep, strict JSON (no NaN or
-    Infinity). Raises CollectionFormatError naming the file and ``what`` it should be
+    Infinity, no number that overflows to infinity). Raises CollectionFormatError naming the file and ``what`` it should be
     (FileNotFoundError when it is missing)."""
     raw = read_regular(path, max_bytes)
     if json_depth_exceeds(raw, MAX_JSON_DEPTH):
         raise CollectionFormatError(f"{path}: corrupted {what}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant), raw
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float), raw
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, integers of over 4300 digits
         raise CollectionFormatError(f"{path}: corrupted {what}: {clip(str(exc))}") from None
 
