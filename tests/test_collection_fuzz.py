@@ -277,8 +277,18 @@ def exercise(c: Collection, queries: np.ndarray) -> None:
         assert all(len(v) == len(queries) * k for v in rows.values())
     if HAVE_SQL and c.column_names:
         where = " OR ".join(f"{quoted(name)} IS NOT NULL" for name in c.column_names)
-        assert c.count(where) == c.count(_not_null(c))
-        c.search(queries, k, where=where, threads=1)
+        try:
+            matched = c.count(where)
+        except ValueError:
+            # DuckDB cannot bind some names (one holding a NUL), however the collection was made:
+            # the same data built afresh must refuse the filter too, or loading is at fault.
+            fresh = Collection.from_index(c.index, c.attributes(format="arrow"), kinds=c.kinds)
+            with pytest.raises(ValueError):
+                fresh.count(where)
+            count("SQL filter refused for a column name, as for the same data built afresh")
+        else:
+            assert matched == c.count(_not_null(c))
+            c.search(queries, k, where=where, threads=1)
 
 
 def _any(c: Collection):
