@@ -8,7 +8,9 @@ whole response), requests/s, queries/s and errors. Standard library only.
     # against a running server
     python benchmarks/http_load.py --url http://127.0.0.1:8000 --requests 2000 --concurrency 8
     # start `mcindex serve PATH` on a free port, wait for /health, measure, stop it: one command
-    python benchmarks/http_load.py --start shop.mcc --replicas 2 --concurrency 8 --requests 2000 --json
+    python benchmarks/http_load.py --start shop.mcc --concurrency 8 --requests 2000 --json
+    # the same under Ray Serve with two replicas
+    python benchmarks/http_load.py --start shop.mcc --ray --replicas 2 --concurrency 8 --requests 2000
     # a filter: a JSON filter object, or anything else as a SQL expression
     python benchmarks/http_load.py --url ... --where '{"col": "price", "op": "<", "value": 50}' --batch 4
 
@@ -186,13 +188,13 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(path: str, *, replicas: int, serve_args: list[str], timeout: float, log: Any
+def start_server(path: str, *, ray: bool, replicas: int, serve_args: list[str], timeout: float, log: Any
                  ) -> tuple[subprocess.Popen[bytes], str]:
-    """Start ``mcindex serve PATH`` on a free loopback port; return the process and its URL once
-    ``/health`` answers 200. Its output goes to ``log`` (a file)."""
+    """Start ``mcindex serve PATH`` (``--ray --replicas R`` when ``ray``) on a free loopback port;
+    return the process and its URL once ``/health`` answers 200. Its output goes to ``log``."""
     port = free_port()
-    cmd = [sys.executable, "-m", "mcindex.cli", "serve", path, "--port", str(port), "--replicas", str(replicas),
-           *serve_args]
+    cmd = [sys.executable, "-m", "mcindex.cli", "serve", path, "--port", str(port),
+           *(["--ray", "--replicas", str(replicas)] if ray else []), *serve_args]
     print(f"starting: {shlex.join(cmd)}", file=sys.stderr)
     # A session of its own: a Ctrl-C here must not reach Ray's processes before we stop it cleanly.
     proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)
@@ -263,7 +265,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strategy", choices=["auto", "mci", "graph", "exact"], default=None)
     parser.add_argument("--warmup", type=int, default=20, help="requests sent before measuring (default: 20)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--replicas", type=int, default=1, help="with --start (default: 1)")
+    parser.add_argument("--ray", action="store_true", help="with --start: serve under Ray Serve (mcindex serve --ray)")
+    parser.add_argument("--replicas", type=int, default=1, help="with --start --ray (default: 1)")
     parser.add_argument("--serve-arg", action="append", default=[], metavar="ARG",
                         help="with --start: an extra argument for mcindex serve (repeatable), "
                              "e.g. --serve-arg=--ray-temp-dir=/tmp/rayB")
@@ -291,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
 
             log = open(args.server_log, "wb") if args.server_log else tempfile.NamedTemporaryFile(
                 prefix="mcindex-serve-", suffix=".log", delete=False)
-            proc, url = start_server(args.start, replicas=args.replicas, serve_args=args.serve_arg,
+            proc, url = start_server(args.start, ray=args.ray, replicas=args.replicas, serve_args=args.serve_arg,
                                      timeout=args.start_timeout, log=log)
         result = run_load(url, requests=args.requests, concurrency=args.concurrency, max_seconds=args.max_seconds,
                           k=args.k, batch=args.batch, where=where, ef=args.ef, strategy=args.strategy,
@@ -304,7 +307,8 @@ def main(argv: list[str] | None = None) -> int:
             stop_server(proc)
         if log is not None:
             log.close()
-    result["replicas"] = args.replicas if args.start else None
+    result["server"] = None if not args.start else "ray" if args.ray else "uvicorn"
+    result["replicas"] = args.replicas if args.start and args.ray else None
     result["command"] = shlex.join(["python", "benchmarks/http_load.py", *(sys.argv[1:] if argv is None else argv)])
     result["cpus"] = os.cpu_count()
     print(json.dumps(result, indent=1) if args.json else format_result(result))

@@ -450,9 +450,9 @@ nb::tuple mci_search_binding(Matrix vectors, std::size_t dim, int metric, U64Vec
                stats.data());
   }
   signals.rethrow(interrupt);
-  auto st = owned_matrix<std::int64_t>(nq, 7);
+  auto st = owned_matrix<std::int64_t>(nq, 9);
   for (std::size_t q = 0; q < nq; ++q) {
-    std::int64_t* r = st.data() + q * 7;
+    std::int64_t* r = st.data() + q * 9;
     r[0] = stats[q].strategy;
     r[1] = static_cast<std::int64_t>(stats[q].valid);
     r[2] = static_cast<std::int64_t>(stats[q].distances);
@@ -460,6 +460,8 @@ nb::tuple mci_search_binding(Matrix vectors, std::size_t dim, int metric, U64Vec
     r[4] = static_cast<std::int64_t>(stats[q].cliques);
     r[5] = stats[q].seeds;
     r[6] = stats[q].fallback;
+    r[7] = stats[q].found;
+    r[8] = stats[q].early_stop;
   }
   return nb::make_tuple(ids, dists, st);
 }

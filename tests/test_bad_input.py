@@ -379,3 +379,99 @@ def test_structure_accessors_check_their_ids(index):
             fn(1.0)
     with pytest.raises(ValueError, match="ef must be >= 1"):
         index.plan_rule(0)
+
+
+# ---- integers beyond their range, deep predicates, huge k, 0/1 integer masks ---------------------------
+@pytest.mark.parametrize("param", ["seeds", "idle_window", "max_hops", "ef"])
+@pytest.mark.parametrize("value", [2**63, 2**64, 2**70])
+def test_search_integers_beyond_their_range_name_the_parameter(index, data, param, value):
+    """Python ints past what the core takes are a ValueError naming the parameter, not the
+    binding's TypeError with its whole signature."""
+    with pytest.raises(ValueError, match=rf"^{param} must be <= ") as err:
+        index.search(data[:2], 5, **{param: value})
+    assert len(str(err.value)) < 120
+
+
+@pytest.mark.parametrize("param, value", [("seed", 2**64), ("seed", 2**70), ("degree", 2**63),
+                                          ("pool_size", 2**64), ("stats_sample", 2**70)])
+def test_build_integers_beyond_their_range_name_the_parameter(data, param, value):
+    with pytest.raises(ValueError, match=rf"^{param} must be <= "):
+        Index.build(data, "l2", progress=False, **{param: value})
+
+
+@pytest.mark.parametrize("k", [2**63, 2**64])
+def test_k_beyond_int64_is_a_value_error(index, data, k):
+    with pytest.raises(ValueError, match="k must be a positive int"):
+        index.search(data[:1], k)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_huge_k_runs_the_search_with_k_capped_at_n(index, data, strategy, monkeypatch):
+    """k far above n: the core searches for at most n results with a list of at most n (its
+    own allocations never grow with k) and the answer is padded to k."""
+    from mcindex import _core
+
+    seen = []
+    real = _core.mci_search
+
+    def spy(*args):
+        seen.append((args[11], args[12]))  # k, ef
+        return real(*args)
+
+    monkeypatch.setattr(_core, "mci_search", spy)
+    ids, dists = index.search(data[:2], 50_000, strategy=strategy, ef=10**9)
+    assert seen == [(N, N)]
+    assert ids.shape == (2, 50_000) and np.all(ids[:, N:] == -1) and np.all(np.isinf(dists[:, N:]))
+    ref_ids, ref_d = index.search(data[:2], N, strategy=strategy, ef=N)
+    np.testing.assert_array_equal(ids[:, :N], ref_ids)
+    np.testing.assert_array_equal(dists[:, :N], ref_d)
+
+
+def test_exact_search_with_huge_k_is_capped_and_padded(data, monkeypatch):
+    from mcindex import _core
+
+    seen = []
+    real = _core.exact_search
+
+    def spy(data_, q, k, *rest):
+        seen.append(k)
+        return real(data_, q, k, *rest)
+
+    monkeypatch.setattr(_core, "exact_search", spy)
+    ids, dists = exact_search(data, data[:2], 10**5)
+    assert seen == [N] and ids.shape == (2, 10**5) and np.all(ids[:, N:] == -1)
+
+
+def test_deep_predicates_have_a_depth_limit_and_long_chains_are_flat(collection, data):
+    from functools import reduce
+    from operator import or_
+
+    from mcindex import col
+
+    p = col("price") < 1
+    with pytest.raises(ValueError, match="at most 64 levels"):
+        for i in range(10_000):
+            p = ~(p | (col("price") > 99 - i * 1e-3))
+    many = reduce(or_, [col("price").between(i, i + 0.5) for i in range(10_000)])  # one level, 10,000 terms
+    price = collection.column("price").values
+    want = np.zeros(N, bool)
+    for i in range(10_000):
+        want |= (price >= i) & (price <= i + 0.5)
+    assert collection.count(many) == want.sum()
+    ids, _ = collection.search(data[:3], 5, many, strategy="exact")
+    assert np.all(want[ids[ids >= 0]])
+    assert (~~(col("price") < 5)) == (col("price") < 5)  # NOT NOT x is x
+
+
+def test_integer_01_array_of_length_n_warns_that_it_is_read_as_ids(index, data):
+    mask = (np.arange(N) % 2).astype(np.uint8)
+    with pytest.warns(UserWarning, match=r"holding only 0 and 1 is read as a list of allowed ids.*astype\(bool\)"):
+        ids, _ = index.search(data[:2], 5, mask, strategy="exact")
+    assert set(ids[ids >= 0].tolist()) <= {0, 1}  # the documented reading: ids 0 and 1
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        index.search(data[:2], 5, mask.astype(bool))  # a real mask: no warning
+        index.search(data[:2], 5, np.arange(N, dtype=np.int64))  # a real id list of length n: none
+        index.search(data[:2], 5, np.array([0, 1]))  # a short id list: none

@@ -119,3 +119,23 @@ def test_bench_writes_table_and_json(capsys, tmp_path, monkeypatch):
     assert record["config"]["workloads"] == ["random", "range"]
     assert [r["points"][0]["recall"] for r in record["results"]] == [1.0] * 4
     assert not list(out_dir.glob("*.png"))
+
+
+def test_fifo_arguments_are_refused_without_blocking(tmp_path):
+    """`mcindex info/search/build` on a FIFO: one line and exit 2 at once, never a read that waits
+    for a writer (each command runs in a child process with a timeout)."""
+    import os
+
+    fifo = tmp_path / "data.npy"
+    os.mkfifo(fifo)
+    good = tmp_path / "q.npy"
+    import numpy as np
+
+    np.save(good, np.zeros((2, 4), dtype=np.float32))
+    for argv in (["info", str(fifo)], ["search", str(fifo), "--queries", str(good)],
+                 ["build", str(fifo), "-o", str(tmp_path / "out.mci")]):
+        out = subprocess.run([sys.executable, "-m", "mcindex.cli", *argv], capture_output=True, text=True,
+                             timeout=60)
+        assert out.returncode == 2, (argv, out.stderr)
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("mcindex: error: ") and str(fifo) in lines[0], argv

@@ -139,3 +139,61 @@ def test_clustered_data_with_isolated_outliers_keeps_every_point_reachable(metri
     # ... and every point, each searched for by its own vector, through the graph route.
     ids, _ = index.search(data, 1, strategy="graph", threads=2)
     assert recall(ids, np.arange(n)[:, None]) >= 0.999
+
+
+# ---- forced routes say when their answer may miss neighbours --------------------------------------
+@pytest.fixture(scope="module")
+def copies():
+    """2,000 points, 10 exact copies of each (a forced clique traversal collapsed to mean
+    recall 0.33 here under a 5% filter anti-correlated with the query, and said nothing)."""
+    rng = np.random.default_rng(0)
+    base = rng.standard_normal((2000, 16)).astype(np.float32)
+    data = np.repeat(base, 10, axis=0)
+    queries = (base[rng.choice(2000, 100, replace=False)] + 0.1 * rng.standard_normal((100, 16))).astype(np.float32)
+    index = Index.build(data, "l2", threads=2, progress=False, calibrate=False, stats_sample=0)
+    return data, queries, index
+
+
+def test_forced_traversal_reports_no_valid_point_near_the_query(copies):
+    from mcindex import workloads
+
+    data, queries, index = copies
+    far = workloads.correlated(data, queries, 0.05, metric="l2").filters
+    truth, _ = exact_search(data, queries, 10, filter=far)
+    for strategy in ("mci", "graph"):
+        ids, _, st = index.search(queries, 10, far, strategy=strategy, return_stats=True, threads=2)
+        per_query = np.array([np.isin(truth[i], ids[i]).mean() for i in range(len(queries))])
+        missed = per_query < 0.9
+        # Every query whose answer missed neighbours is flagged, with its reason.
+        assert np.all(st["early_stop"][missed]), (strategy, per_query[missed & ~st["early_stop"]])
+        assert set(st["early_stop_reason"][st["early_stop"]]) <= {"no valid point near the query",
+                                                                   "fewer than k found", "hop limit"}
+        assert not st["fallback"].any()  # forced: answered by the route itself
+        np.testing.assert_array_equal(st["found"], (ids >= 0).sum(axis=1))
+    # The planner takes the exact scan for the same queries: no early stop, full recall.
+    ids, _, st = index.search(queries, 10, far, return_stats=True, threads=2)
+    assert recall(ids, truth) == 1.0 and not st["early_stop"].any()
+
+
+def test_random_filters_rarely_raise_the_flag(copies):
+    data, queries, index = copies
+    rng = np.random.default_rng(3)
+    for share in (0.01, 0.05, 0.3):
+        f = Bitmap.from_mask(rng.random(len(data)) < share)
+        for strategy in ("mci", "graph"):
+            _, _, st = index.search(queries, 10, f, strategy=strategy, return_stats=True, threads=2)
+            assert st["early_stop"].mean() <= 0.05, (share, strategy, st["early_stop_reason"])
+
+
+def test_hop_limit_and_short_answers_are_reported(copies):
+    data, queries, index = copies
+    rng = np.random.default_rng(4)
+    broad = Bitmap.from_mask(rng.random(len(data)) < 0.5)
+    _, _, st = index.search(queries, 10, broad, strategy="mci", max_hops=1, return_stats=True, threads=2)
+    assert (st["early_stop_reason"] == "hop limit").mean() > 0.5
+    scattered = np.sort(rng.choice(len(data), 40, replace=False))
+    ids, _, st = index.search(queries, 30, scattered, strategy="mci", max_hops=1, seeds=1, graph_links=False,
+                              return_stats=True, threads=2)
+    short = (ids >= 0).sum(axis=1) < 30
+    assert short.any()
+    assert np.all(st["early_stop"][short]) and np.all(st["found"] == (ids >= 0).sum(axis=1))

@@ -17,6 +17,7 @@ figures in RELIABILITY.md come from that mode).
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import struct
@@ -28,10 +29,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mcindex import Index
+from mcindex.cli import _index_info
+from mcindex.collection.report import format_info
 from mcindex.persistence import IndexFormatError
 
 EXAMPLES = int(os.environ.get("MCINDEX_FUZZ_EXAMPLES", "0")) or None
-FUZZ = settings(max_examples=EXAMPLES or 150, deadline=None, derandomize=EXAMPLES is None,
+FUZZ = settings(max_examples=EXAMPLES or 300, deadline=None, derandomize=EXAMPLES is None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
@@ -209,9 +212,22 @@ SECTIONS = ["vectors", "nav_offsets", "nav_neighbors", "clique_offsets", "clique
 PAYLOAD_VALUES = st.integers(0, 130) | st.sampled_from([2**31, 2**32 - 1]) | st.integers(0, 2**32 - 1)
 
 
+INFO_FIELDS = {"stats": ["sample", "one_hop_reach_mean", "nn10_one_hop", "nn100_one_hop", "pool_recall", "other"],
+               "build": ["seconds", "calibration_seconds", "fallback_groups", "phase_seconds", "rounds", "other"],
+               "build_params": ["degree", "alpha", "pool_method", "extend_cliques", "seed", "other"]}
+
+
 @st.composite
 def hostile_edits(draw):
-    kind = draw(st.sampled_from(["header", "section", "planner", "payload", "payload", "drop"]))
+    kind = draw(st.sampled_from(["header", "section", "planner", "planner_row", "info", "payload", "payload",
+                                 "drop"]))
+    if kind == "planner_row":  # a cell of the cost table: a row's field, or one number of a route's curve
+        field = draw(st.sampled_from(["selectivity", "exact", "graph", "mci", "extra"]))
+        return kind, (draw(st.integers(0, 20)), field, draw(st.integers(0, 8)), draw(st.integers(0, 3))), \
+            draw(HOSTILE_VALUES)
+    if kind == "info":
+        field = draw(st.sampled_from(sorted(INFO_FIELDS)))
+        return kind, (field, draw(st.sampled_from(INFO_FIELDS[field]))), draw(HOSTILE_VALUES)
     if kind == "header":
         return kind, draw(st.sampled_from(HEADER_KEYS)), draw(HOSTILE_VALUES)
     if kind == "section":
@@ -227,10 +243,28 @@ def hostile_edits(draw):
     return kind, draw(st.sampled_from(HEADER_KEYS + ["sections"])), None
 
 
+def edit_planner_row(rule, where, value):
+    row_i, field, point_i, cell_i = where
+    table = rule.get("table") if isinstance(rule, dict) else None
+    if not isinstance(table, list) or not table or not isinstance(table[row_i % len(table)], dict):
+        return
+    row = table[row_i % len(table)]
+    curve = row.get(field)
+    if field in ("graph", "mci") and isinstance(curve, list) and curve and isinstance(curve[point_i % len(curve)], list):
+        point = curve[point_i % len(curve)]
+        if cell_i < len(point):
+            point[cell_i] = value
+        else:
+            point.append(value)
+    else:
+        row[field] = value
+
+
 def apply_hostile(good: bytes, edits):
     meta, _ = split(good)
     payload = []
     for kind, where, value in edits:
+        value = copy.deepcopy(value)  # sampled lists and dicts are shared between examples
         if kind == "header":
             meta["header"][where] = value
         elif kind == "section":
@@ -241,6 +275,11 @@ def apply_hostile(good: bytes, edits):
         elif kind == "planner":
             if isinstance(meta["header"].get("planner"), dict):
                 meta["header"]["planner"][where] = value
+        elif kind == "planner_row":
+            edit_planner_row(meta["header"].get("planner"), where, value)
+        elif kind == "info":
+            if isinstance(meta["header"].get(where[0]), dict):
+                meta["header"][where[0]][where[1]] = value
         elif kind == "payload":
             payload.append((where[0], where[1], value))
         elif where == "sections":
@@ -269,9 +308,14 @@ def test_hostile_files_with_valid_checksums_are_rejected_or_safe(original, tmp_p
         # whatever its contents (they may differ from the original, the CRCs were recomputed).
         loaded.stats()
         repr(loaded)
+        for ef in (1, 10, 64, 300):
+            loaded.plan_rule(ef)
+        format_info(_index_info(str(path)))  # what `mcindex info` prints
         for strategy in ("auto", "exact", "mci", "graph"):
             ids, dists = loaded.search(queries, 5, strategy=strategy, threads=1)
             assert ids.shape == (4, 5) and np.all((ids >= -1) & (ids < len(loaded)))
+            # A real result has a finite distance; inf marks an empty slot only.
+            assert np.all(np.isfinite(dists[ids >= 0])) and np.all(np.isinf(dists[ids < 0]))
             ids, _ = loaded.search(queries, 5, np.arange(0, len(loaded), 3), strategy=strategy, threads=1)
             assert np.all((ids == -1) | (ids % 3 == 0))
 

@@ -76,7 +76,9 @@ def test_planner_and_stats(setup):
     assert st["valid"][0] == tiny.size and st["valid"][1] == n and st["valid"][2] == filters[2].count()
     assert st["distances"][0] == tiny.size           # the exact route scores each valid point once
     assert set(st) == {"strategy", "valid", "distances", "expansions", "cliques", "seeds", "fallback",
-                       "fallback_reason"}
+                       "fallback_reason", "found", "early_stop", "early_stop_reason"}
+    np.testing.assert_array_equal(st["found"], (ids >= 0).sum(axis=1))
+    assert not st["early_stop"][st["strategy"] == "exact"].any()
     _, _, st = index.search(queries[:3], 10, filters[5], strategy="mci", return_stats=True)
     assert np.all(st["strategy"] == "mci") and np.all(st["seeds"] > 0) and np.all(st["cliques"] > 0)
 

@@ -497,7 +497,7 @@ INVALID = [
     ("format", lambda h, s: h.update(format="faiss"), "must be 'mcindex'"),
     ("format_version", lambda h, s: h.update(format_version=3), "format_version'\\] is 3"),
     ("metric", lambda h, s: h.update(metric="L2"), "metric"),
-    ("negative dim", lambda h, s: h.update(dim=-1), "must be >= 0"),
+    ("negative dim", lambda h, s: h.update(dim=-1), r"header\[.dim.\] must be an int in \[0, "),
     ("stride < dim", lambda h, s: h.update(dim=17), "smaller than"),
     ("v1 stride not padded", lambda h, s: h.update(format_version=1, stride=24, dim=10), "multiple of 16"),
     ("entry point", lambda h, s: h.update(entry_point=50), "entry_point'\\] = 50 is not < n = 50"),
@@ -511,6 +511,7 @@ INVALID = [
     ("1-D vectors", lambda h, s: s.update(vectors=s["vectors"].ravel()), "must be 2-D"),
     ("vectors rows", lambda h, s: s.update(vectors=s["vectors"][:-1]), "expected \\(n, stride\\)"),
     ("nan vector", _set("vectors", (3, 2), np.nan), "vectors row 3 is not finite"),
+    ("huge vector", _set("vectors", (4, 1), 1e30), "vectors row 4 has a coordinate above .* would overflow"),
     ("padding", _set("vectors", (4, 11), 1.0), "vectors row 4 has non-zero padding"),
     ("offsets[0]", _set("nav_offsets", 0, 1), r"nav_offsets\[0\] = 1, must be 0"),
     ("offsets length", lambda h, s: s.update(node_offsets=s["node_offsets"][:-1]),
@@ -577,8 +578,8 @@ def test_failed_fsync_keeps_the_old_file_and_no_temp(saved, monkeypatch, rng):
 
 @pytest.mark.parametrize("corrupt, match", [
     (_set("nav_neighbors", 0, 50), "out of range"),
-    (lambda h, s: h["stats"].update(obj=object()), "not JSON-serialisable"),
-    (lambda h, s: h["stats"].update(ratio=float("nan")), "not JSON-serialisable"),
+    (lambda h, s: h["stats"].update(obj=object()), r"header\['stats'\]\['obj'\] must be a number, a string"),
+    (lambda h, s: h["stats"].update(ratio=float("nan")), r"header\['stats'\]\['ratio'\] must be a finite number"),
 ])
 def test_invalid_index_is_never_written(saved, rng, corrupt, match):
     path, header, sections = saved
@@ -592,3 +593,60 @@ def test_invalid_index_is_never_written(saved, rng, corrupt, match):
     with pytest.raises(IndexFormatError):
         save_index(path.parent / "new.mci", h, s)
     assert os.listdir(path.parent) == [path.name]
+
+
+# ---- special files: never read, never replaced ---------------------------------------------------
+def _special_files(tmp_path):
+    """A FIFO, a UNIX socket and (when allowed: root in a container) a private copy of /dev/null,
+    each with the path a user might pass."""
+    import socket
+    import stat
+
+    out = {}
+    fifo = tmp_path / "fifo.mci"
+    os.mkfifo(fifo)
+    out["fifo"] = fifo
+    sock_path = tmp_path / "sock.mci"
+    sock = socket.socket(socket.AF_UNIX)
+    sock.bind(str(sock_path))
+    out["socket"] = sock_path
+    try:
+        dev = tmp_path / "null.mci"
+        os.mknod(dev, stat.S_IFCHR | 0o600, os.makedev(1, 3))
+        out["device"] = dev
+    except (PermissionError, OSError):
+        pass
+    return out, sock
+
+
+def test_loading_a_fifo_device_or_socket_is_refused_without_blocking(tmp_path):
+    """Opening a FIFO for reading would wait for a writer forever: the load is refused first.
+    Run in a child process so that a regression fails by timeout instead of hanging pytest."""
+    import subprocess
+    import sys
+
+    files, sock = _special_files(tmp_path)
+    with sock:
+        for kind, path in [*files.items(), ("/dev/null", Path("/dev/null"))]:
+            code = ("import sys\nfrom mcindex.persistence import IndexFormatError, load_index\n"
+                    f"try:\n    load_index({str(path)!r})\nexcept IndexFormatError as e:\n    print(e)\n")
+            out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+            assert out.returncode == 0, out.stderr
+            assert str(path) in out.stdout and "not a regular file" in out.stdout, (kind, out.stdout)
+
+
+def test_saving_over_a_fifo_device_or_socket_is_refused(tmp_path, rng):
+    files, sock = _special_files(tmp_path)
+    with sock:
+        for kind, path in files.items():
+            with pytest.raises(FileExistsError, match="not a regular file; refusing to replace it"):
+                save_index(path, *make_index(rng, n=20))
+            assert not path.is_file(), kind  # still the special file
+        # through a symlink, the target is what a save would replace
+        link = tmp_path / "link.mci"
+        link.symlink_to(files["fifo"])
+        with pytest.raises(FileExistsError):
+            save_index(link, *make_index(rng, n=20))
+        assert link.is_symlink() and not files["fifo"].is_file()
+    leftovers = [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    assert leftovers == []

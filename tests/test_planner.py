@@ -82,21 +82,66 @@ def test_uncalibrated_index_uses_the_default_rule():
 
 @pytest.mark.parametrize("bad, message", [
     ([], "must be a dict"),
-    ({"exact_cost_ratio": float("nan")}, "exact_cost_ratio"),
-    ({"exact_min_valid": -1}, "exact_min_valid"),
-    ({"table": [{"selectivity": 2.0, "exact": 1.0}]}, "malformed"),
-    ({"table": [{"selectivity": 0.5, "exact": 1.0, "graph": [[64, 1.0, 0.9], [32, 1.0, 0.9]]}]}, "malformed"),
-    ({"table": [{"selectivity": 0.5, "exact": 1.0, "graph": [[16, 1.0, 1.5]]}]}, "malformed"),
-    ({"table": [{"selectivity": 0.5}]}, "malformed"),
-    ({"table": "x"}, "malformed"),
+    ({"exact_cost_ratio": float("nan")}, r"\['exact_cost_ratio'\] must be a finite number"),
+    ({"exact_cost_ratio": "3"}, r"\['exact_cost_ratio'\] must be a finite number"),
+    ({"exact_max_fraction": 10**400}, r"\['exact_max_fraction'\] must be a finite number"),
+    ({"exact_min_valid": -1}, r"\['exact_min_valid'\] must be an int"),
+    ({"exact_min_valid": 2.5}, r"\['exact_min_valid'\] must be an int"),
+    ({"surprise": 1}, "unknown key"),
+    ({"table": [{"selectivity": 2.0, "exact": 1.0}]}, r"\['selectivity'\] must be a finite number in \[0, 1\]"),
+    ({"table": [{"selectivity": 0.5, "exact": "12.5"}]}, r"\['exact'\] must be a finite number"),
+    ({"table": [{"selectivity": 0.5, "exact": 10**400}]}, r"\['exact'\] must be a finite number"),
+    ({"table": [{"selectivity": 0.5, "exact": True}]}, r"\['exact'\] must be a finite number"),
+    ({"table": [{"selectivity": 0.5, "exact": 1.0, "graph": [[64, 1.0, 0.9], [32, 1.0, 0.9]]}]}, "must be above"),
+    ({"table": [{"selectivity": 0.5, "exact": 1.0, "graph": [[16, 1.0, 1.5]]}]}, r"\(recall\) must be"),
+    ({"table": [{"selectivity": 0.5, "exact": 1.0, "graph": [[10**30, 1.0, 0.5]]}]}, r"\(ef\) must be an int"),
+    ({"table": [{"selectivity": 0.5, "exact": 1.0, "graph": [[16.0, 1.0, 0.5]]}]}, r"\(ef\) must be an int"),
+    ({"table": [{"selectivity": 0.5, "exact": 1.0, "mci": [[16, "1", 0.5]]}]}, r"\(microseconds\) must be"),
+    ({"table": [{"selectivity": 0.5, "exact": 1.0, "mci": [[16, 1.0]]}]}, r"must be \[ef, microseconds, recall\]"),
+    ({"table": [{"selectivity": 0.5, "exact": 1.0, "mci": {}}]}, r"\['mci'\] must be a list"),
+    ({"table": [{"selectivity": 0.5}]}, "must be a dict with 'selectivity' and 'exact'"),
+    ({"table": [{"selectivity": 0.5, "exact": 1.0, "junk": 1}]}, "unknown key"),
+    ({"table": "x"}, r"\['table'\] must be a list"),
 ])
 def test_hostile_planner_rule_is_rejected(bad, message):
     with pytest.raises(IndexFormatError, match=message):
         planner.check_rule(bad, "header['planner']")
 
 
-def test_hostile_planner_in_a_file_is_rejected_on_load(calibrated, tmp_path):
-    bad = {"table": [{"selectivity": 0.5, "exact": 1.0, "graph": [[16, 1.0, 1.5]]}]}
-    Index({**calibrated._header, "planner": bad}, calibrated._sections).save(tmp_path / "h.mci")
-    with pytest.raises(IndexFormatError, match=r"h.mci: header\['planner'\]\['table'\] is malformed"):
-        Index.load(tmp_path / "h.mci")
+def test_hostile_planner_in_a_file_is_rejected_on_load(calibrated, tmp_path, monkeypatch):
+    """A crafted file with valid checksums (written with the save-time check switched off, as an
+    attacker's own writer would) is refused on load, naming the file and the field."""
+    from mcindex import persistence
+
+    path = tmp_path / "h.mci"
+    for bad, field in [({"table": [{"selectivity": 0.5, "exact": 1.0, "graph": [[16, 1.0, 1.5]]}]}, "recall"),
+                       ({"table": [{"selectivity": 0.5, "exact": "12"}]}, "exact"),
+                       ({"exact_cost_ratio": 10**400}, "exact_cost_ratio"),
+                       ({"table": [{"selectivity": 0.5, "exact": 1.0, "mci": [[2**70, 1.0, 0.5]]}]}, "ef")]:
+        with monkeypatch.context() as m:
+            m.setattr(persistence, "validate_index", lambda header, sections: None)
+            Index({**calibrated._header, "planner": bad}, calibrated._sections).save(path)
+        with pytest.raises(IndexFormatError, match=rf"h.mci: header\['planner'\].*{field}"):
+            Index.load(path)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("stats", {"nn10_one_hop": "0.9"}), ("stats", {"nn10_one_hop": 2.0}), ("stats", {"sample": -1}),
+    ("stats", {"junk": [1, 2]}), ("stats", {"junk": {"a": 1}}), ("build", {"seconds": "1"}),
+    ("build", {"rounds": [{"alpha": "x"}]}), ("build", {"rounds": "x"}), ("build", {"phase_seconds": {"graph": None}}),
+    ("build_params", {"degree": 2**40}), ("build_params", {"pool_method": "other"}),
+    ("build_params", {"extend_cliques": 1}), ("mcindex_version", "x" * 5000), ("n_extra", 1),
+])
+def test_every_header_field_is_typed(calibrated, tmp_path, monkeypatch, field, value):
+    """Informational header fields are read by stats() and `mcindex info`: a wrong type or range
+    is refused at load, not met later as a TypeError."""
+    from mcindex import persistence
+
+    header = dict(calibrated._header)
+    header[field] = {**header.get(field, {}), **value} if isinstance(value, dict) else value
+    path = tmp_path / "h.mci"
+    with monkeypatch.context() as m:
+        m.setattr(persistence, "validate_index", lambda header, sections: None)
+        Index(header, calibrated._sections).save(path)
+    with pytest.raises(IndexFormatError, match=r"h.mci: header"):
+        Index.load(path)

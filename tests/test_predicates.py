@@ -96,11 +96,11 @@ def _leaf_true(p, name, v) -> bool:
 def reference(p) -> tuple[np.ndarray, np.ndarray]:
     """(TRUE rows, FALSE rows) of predicate ``p`` on RAW, row by row."""
     if isinstance(p, And):
-        (t1, f1), (t2, f2) = reference(p.left), reference(p.right)
-        return t1 & t2, f1 | f2
+        parts = [reference(c) for c in p.parts]
+        return np.logical_and.reduce([t for t, _ in parts]), np.logical_or.reduce([f for _, f in parts])
     if isinstance(p, Or):
-        (t1, f1), (t2, f2) = reference(p.left), reference(p.right)
-        return t1 | t2, f1 & f2
+        parts = [reference(c) for c in p.parts]
+        return np.logical_or.reduce([t for t, _ in parts]), np.logical_and.reduce([f for _, f in parts])
     if isinstance(p, Not):
         t, f = reference(p.child)
         return f, t

@@ -30,15 +30,28 @@ def saved(tmp_path_factory):
 def test_help(capsys):
     code, out, _ = run(capsys, ["serve", "--help"])
     assert code == 0
-    assert "mcindex serve shop.mcc --port 9000 --replicas 2" in out and "POST /search" in out
-    assert 'pip install "mcindex[distributed]"' in out
+    assert "mcindex serve shop.mcc --ray --replicas 2" in out and "POST /search" in out
+    assert 'pip install "mcindex[serve]"' in out and 'pip install "mcindex[distributed]"' in out
 
 
 def test_without_ray_serve(capsys, monkeypatch, saved):
     monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` raise ImportError
-    code, out, err = run(capsys, ["serve", saved / "shop.mcc"])
+    code, out, err = run(capsys, ["serve", saved / "shop.mcc", "--ray"])
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and 'pip install "mcindex[distributed]"' in err and err.startswith("mcindex: error:")
+
+
+@pytest.mark.parametrize("module", ["fastapi", "uvicorn"])
+def test_without_the_serve_extra(capsys, monkeypatch, saved, module):
+    monkeypatch.setitem(sys.modules, module, None)
+    code, out, err = run(capsys, ["serve", saved / "shop.mcc"])
+    assert code == 2 and out == "" and err.count("\n") == 1 and 'pip install "mcindex[serve]"' in err
+
+
+def test_ray_options_need_ray(capsys, saved):
+    for argv in (["--replicas", "2"], ["--ray-address", "auto"], ["--num-cpus", "1"], ["--ray-temp-dir", "/tmp/x"]):
+        code, _, err = run(capsys, ["serve", saved / "shop.mcc", *argv])
+        assert code == 2 and "need --ray" in err and err.count("\n") == 1, argv
 
 
 def _needs_serve():
@@ -58,7 +71,8 @@ def test_bad_paths(capsys, saved, make, message):
 
 
 def test_bad_arguments(capsys, saved):
-    for argv, message in ([["--port", "0"], "a port number (1-65535)"], [["--replicas", "0"], "positive integer"],
+    for argv, message in ([["--port", "0"], "a port number (1-65535)"],
+                          [["--ray", "--replicas", "0"], "positive integer"],
                           [["--max-body-mb", "-1"], "positive number"]):
         code, _, err = run(capsys, ["serve", saved / "shop.mcc", *argv])
         assert code == 2 and message in err and err.count("\n") == 1
@@ -95,3 +109,84 @@ def test_import_mcindex_does_not_import_ray_or_fastapi():
             "heavy = [m for m in ('ray', 'fastapi', 'pydantic', 'starlette') if m in sys.modules]; "
             "assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _listening_sockets(pid: int) -> list[str]:
+    """``host:port`` of every TCP socket in LISTEN state held by ``pid`` or its descendants."""
+    import os
+    import socket
+    import struct
+
+    pids, todo = set(), [pid]
+    while todo:
+        p = todo.pop()
+        pids.add(p)
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    todo += [int(c) for c in f.read().split()]
+        except OSError:
+            pass
+    inodes = set()
+    for p in pids:
+        try:
+            for fd in os.listdir(f"/proc/{p}/fd"):
+                target = os.readlink(f"/proc/{p}/fd/{fd}")
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except OSError:
+            pass
+    out = []
+    for table, family in (("/proc/net/tcp", socket.AF_INET), ("/proc/net/tcp6", socket.AF_INET6)):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            cols = line.split()
+            if cols[3] != "0A" or cols[9] not in inodes:  # 0A: LISTEN
+                continue
+            hexaddr, hexport = cols[1].split(":")
+            raw = bytes.fromhex(hexaddr)
+            raw = b"".join(struct.pack("<I", w) for w in struct.unpack(">" + "I" * (len(raw) // 4), raw))
+            out.append(f"{socket.inet_ntop(family, raw)}:{int(hexport, 16)}")
+    return out
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_serve_without_ray_listens_on_the_given_host_only(saved):
+    """`mcindex serve` of a collection is one uvicorn process: the only socket it listens on is
+    HOST:PORT (Ray, started before, opened a dozen ports on every interface), it answers like a
+    local search, and SIGTERM stops it cleanly."""
+    pytest.importorskip("fastapi")
+    pytest.importorskip("uvicorn")
+    import http.client
+    import signal
+    import socket
+    import subprocess
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "mcindex.cli", "serve", str(saved / "shop.mcc"), "--port",
+                             str(port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()  # printed once the socket listens
+        assert f"at http://127.0.0.1:{port}" in line and "no Ray" in line, (line, proc.stderr.read())
+        assert _listening_sockets(proc.pid) == [f"127.0.0.1:{port}"]
+        q = queries(2)
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        conn.request("POST", "/search", body=json.dumps({"queries": q.tolist(), "k": 5}),
+                     headers={"content-type": "application/json"})
+        body = json.loads(conn.getresponse().read())
+        want, _ = shop().search(q, 5, threads=1)
+        assert body["ids"] == want.tolist()
+        proc.send_signal(signal.SIGTERM)
+        began = time.monotonic()
+        assert proc.wait(timeout=30) == 0
+        assert time.monotonic() - began < 15
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

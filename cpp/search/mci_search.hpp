@@ -57,6 +57,16 @@ enum class Fallback : std::uint32_t {
   Idle = 3,         // the graph walk went long without finding a better valid point
 };
 
+// Why a traversal the caller forced (strategy mci or graph) may have missed neighbours: the
+// planner would have handed such a query to the exact scan; a forced route answers it anyway
+// and says so.
+enum class EarlyStop : std::uint32_t {
+  None = 0,
+  NoValidNear = 1,  // no point the descent scored near the query passes the filter
+  HopLimit = 2,     // the clique traversal reached max_hops while still improving
+  Short = 3,        // fewer than min(k, valid) valid points found
+};
+
 struct QueryStats {
   std::int32_t strategy = 0;      // the route taken (Strategy value, never Auto)
   std::uint64_t valid = 0;        // points the filter allows
@@ -65,6 +75,8 @@ struct QueryStats {
   std::uint64_t cliques = 0;      // groups expanded
   std::uint32_t seeds = 0;        // seeds scored before the traversal
   std::uint32_t fallback = 0;     // a Fallback value: why the query was answered exactly instead
+  std::uint32_t found = 0;        // valid results returned (<= k)
+  std::uint32_t early_stop = 0;   // an EarlyStop value (traversals only)
 };
 
 // filters[filter_of_query[q]] is query q's allowed set (bitset words required, sorted ids

@@ -36,6 +36,7 @@ class TopK {
   }
 
   void clear() { heap_.clear(); }
+  std::size_t size() const { return heap_.size(); }
 
   // Writes the results ascending; slots past the number found get id -1 and +inf.
   void write_sorted(std::int64_t* ids, float* dists) {

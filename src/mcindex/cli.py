@@ -547,10 +547,10 @@ def _run_info(args: argparse.Namespace) -> int:
 # ---- serve ---------------------------------------------------------------------------------
 _SERVE_EPILOG = """\
 examples:
-  mcindex serve shop.mcc                               # http://127.0.0.1:8000, one replica
-  mcindex serve shop.mcc --port 9000 --replicas 2      # two replicas behind Serve's proxy
+  mcindex serve shop.mcc                               # http://127.0.0.1:8000, one process (uvicorn)
   mcindex serve glove.mci --host 0.0.0.0 --max-k 100   # a bare index file: search without where
-  mcindex serve shop.mcs                               # a sharded collection: replicas share its shards
+  mcindex serve shop.mcc --ray --replicas 2            # two Ray Serve replicas behind Serve's proxy
+  mcindex serve shop.mcs                               # a sharded collection: Ray, replicas share its shards
   curl -s localhost:8000/search -H 'content-type: application/json' \\
       -d '{"queries": [[0.1, 0.2, ...]], "k": 5, "where": {"col": "price", "op": "<", "value": 50}}'
 
@@ -558,26 +558,29 @@ Endpoints: POST /search, GET /info, GET /health, GET /docs (OpenAPI UI), GET /op
 "where" is null, a SQL expression string (needs the sql extra on the server) or a JSON filter:
 {"col": C, "op": OP, "value": V} with OP one of < <= > >= == != between in contains
 contains_any contains_all is_null not_null, combined with {"and": [...]}, {"or": [...]},
-{"not": {...}}. Bad requests get a 4xx with a one-line "detail". Runs a private local Ray
-instance unless --ray-address is given; Ctrl-C (or SIGTERM) shuts everything down.
-Needs Ray Serve: pip install "mcindex[distributed]".
+{"not": {...}}. Bad requests get a 4xx with a one-line "detail".
+
+A collection or an index file is served by one process (uvicorn; searches release the GIL, so
+it uses every core) listening on HOST:PORT only: pip install "mcindex[serve]". With --ray, or for
+a sharded collection, Ray Serve runs it (a private local Ray instance unless --ray-address is
+given; Ray opens its own cluster ports too): pip install "mcindex[distributed]". Ctrl-C (or
+SIGTERM) lets requests in flight finish and shuts everything down.
 """
 
 
 _port = _number(int, lambda v: 1 <= v <= 65535, "a port number (1-65535)")
+_RAY_ONLY = ("replicas", "ray_address", "num_cpus", "ray_temp_dir")
 
 
 @subcommand(
     "serve",
-    help="serve a collection over HTTP (a JSON API run by Ray Serve)",
+    help="serve a collection over HTTP (a JSON API: uvicorn, or Ray Serve with --ray)",
     epilog=_SERVE_EPILOG,
     arguments=[
         arg("path", metavar="PATH",
             help="a collection directory (mcindex build), a sharded collection directory or an index file"),
         arg("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, this machine only)"),
         arg("--port", type=_port, default=8000, help="port (default: 8000)"),
-        arg("--replicas", type=_positive_int, default=1, metavar="N",
-            help="replicas, each a process with the collection memory-mapped (default: 1)"),
         arg("--max-queries", type=_positive_int, default=None, metavar="N",
             help="most query vectors per request (default: 256)"),
         arg("--max-k", type=_positive_int, default=None, metavar="K", help="largest k (default: 1000)"),
@@ -585,28 +588,37 @@ _port = _number(int, lambda v: 1 <= v <= 65535, "a port number (1-65535)")
             help="largest request body in MiB (default: 4)"),
         arg("--threads", type=_positive_int, default=1, metavar="T",
             help="threads per search request (default: 1; concurrent requests run in parallel anyway)"),
-        arg("--ray-address", metavar="ADDRESS", help="join this Ray cluster instead of starting a local one"),
+        arg("--ray", action="store_true",
+            help="run under Ray Serve (replicas, a Ray cluster); implied for a sharded collection"),
+        arg("--replicas", type=_positive_int, default=None, metavar="N",
+            help="with --ray: replicas, each a process with the collection memory-mapped (default: 1)"),
+        arg("--ray-address", metavar="ADDRESS", help="with --ray: join this Ray cluster instead of starting one"),
         arg("--num-cpus", type=_positive_int, default=None, metavar="C",
-            help="CPUs of the local Ray instance (default: every core)"),
-        arg("--ray-temp-dir", metavar="DIR", help="session directory of the local Ray instance (default: Ray's)"),
+            help="with --ray: CPUs of the local Ray instance (default: every core)"),
+        arg("--ray-temp-dir", metavar="DIR",
+            help="with --ray: session directory of the local Ray instance (default: Ray's)"),
     ],
 )
 def _run_serve(args: argparse.Namespace) -> int:
     import os
 
     from .collection._optional import require
-
-    for module in ("ray", "fastapi"):
-        require(module, "mcindex serve")  # ImportError naming the extra: one line, exit 2
-    try:
-        require("ray.serve", "mcindex serve")
-    except ImportError:
-        raise ImportError('mcindex serve needs Ray Serve; install it with: pip install "mcindex[distributed]"') \
-            from None
-    from .serve.deployment import run
     from .serve.loading import describe_path
 
-    describe_path(args.path)  # a bad path fails before Ray starts (run() verifies the contents)
+    kind = describe_path(args.path)  # a bad path fails before anything starts (the run verifies contents)
+    use_ray = args.ray or kind == "sharded"
+    if not use_ray:
+        given = [f"--{name.replace('_', '-')}" for name in _RAY_ONLY if getattr(args, name) is not None]
+        if given:
+            raise UsageError(f"{', '.join(given)} need --ray (without it one process serves, on every core)")
+    for module in ("fastapi", "uvicorn") + (("ray",) if use_ray else ()):
+        require(module, "mcindex serve")  # ImportError naming the extra: one line, exit 2
+    if use_ray:
+        try:
+            require("ray.serve", "mcindex serve")
+        except ImportError:
+            raise ImportError('mcindex serve --ray needs Ray Serve; install it with: pip install "mcindex[distributed]"') \
+                from None
     options: dict[str, Any] = {"search_threads": args.threads}
     if args.max_queries is not None:
         options["max_queries"] = args.max_queries
@@ -614,7 +626,15 @@ def _run_serve(args: argparse.Namespace) -> int:
         options["max_k"] = args.max_k
     if args.max_body_mb is not None:
         options["max_body_bytes"] = max(1, int(args.max_body_mb * (1 << 20)))
-    run(os.path.abspath(args.path), host=args.host, port=args.port, replicas=args.replicas, app_options=options,
+    path = os.path.abspath(args.path)
+    if not use_ray:
+        from .serve.local import run_local
+
+        run_local(path, host=args.host, port=args.port, app_options=options)
+        return EXIT_OK
+    from .serve.deployment import run
+
+    run(path, host=args.host, port=args.port, replicas=args.replicas or 1, app_options=options,
         ray_address=args.ray_address, num_cpus=args.num_cpus, ray_temp_dir=args.ray_temp_dir)
     return EXIT_OK
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ._checks import check_int as _check_int
+from ._files import check_regular, open_regular
 
 __all__ = [
     "DATASETS",
@@ -281,7 +282,7 @@ def synthetic(n: int = 20_000, dim: int = 32, clusters: int = 32, *, n_queries: 
 def _read_vecs(path: PathLike, value_size: int, value_dtype: str, kind: str) -> np.ndarray:
     """Parse a TEXMEX file: rows of (int32 dim, dim values of ``value_size`` bytes)."""
     path = os.fspath(path)
-    size = os.path.getsize(path)
+    size = check_regular(path).st_size
     if size == 0:
         raise ValueError(f"{path}: empty {kind} file (no vectors)")
     if size < 4:
@@ -390,8 +391,10 @@ def read_npy(path: PathLike) -> np.ndarray:
     Raises ValueError naming the file when it is not a valid ``.npy`` file.
     """
     path = os.fspath(path)
+    f = open_regular(path)  # a FIFO or a device is refused here, not waited on
     try:
-        arr = np.load(path, allow_pickle=False)
+        with f:
+            arr = np.load(f, allow_pickle=False)
     except FileNotFoundError:
         raise
     except (ValueError, EOFError, OSError) as exc:
@@ -435,6 +438,7 @@ def read_hdf5(path: PathLike) -> dict[str, Any]:
     """
     h5py = _import_h5py()
     path = os.fspath(path)
+    check_regular(path)
     try:
         f = h5py.File(path, "r")
     except OSError as exc:

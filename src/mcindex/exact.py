@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from . import _core
+from ._checks import INT_MAX, max_magnitude
 from .filters import resolve_filters
 
 __all__ = ["METRICS", "ExactIndex", "exact_search"]
@@ -33,17 +34,26 @@ def check_threads(threads: Any) -> int:
 
 
 def check_k(k: Any) -> int:
-    """k must be a positive int."""
-    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive int, got {k!r}")
+    """k must be a positive int (at most 2**63 - 1)."""
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or not 1 <= k <= INT_MAX:
+        raise ValueError(f"k must be a positive int below 2**63, got {k!r}")
     return int(k)
 
 
-def max_magnitude(dim: int) -> float:
-    """Largest ``|x|`` a coordinate may have in ``dim`` dimensions: any squared L2 distance or
-    inner product of two such vectors then stays finite in float32 (``4 * dim * x**2`` below
-    the float32 maximum), so no distance is ever inf or NaN. About 8e17 at dim 128."""
-    return math.sqrt(float(np.finfo(np.float32).max) / (4.0 * max(dim, 1)))
+def pad_results(ids: np.ndarray, dists: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(ids, dists)`` widened to ``k`` columns with id -1 and distance inf.
+
+    Searches run with ``k`` capped at the number of points, so that nothing the search itself
+    allocates (heaps, candidate lists) grows with a huge ``k``; only the output has the shape
+    the caller asked for."""
+    nq, found = ids.shape
+    if found >= k:
+        return ids, dists
+    out_ids = np.full((nq, k), -1, dtype=np.int64)
+    out_dists = np.full((nq, k), np.inf, dtype=np.float32)
+    out_ids[:, :found] = ids
+    out_dists[:, :found] = dists
+    return out_ids, out_dists
 
 
 def _rows(bad: np.ndarray) -> str:
@@ -151,8 +161,9 @@ class ExactIndex:
         if self.metric == "cosine":
             q = normalize_rows(q, "queries")
         resolved = resolve_filters(filter, len(self), q.shape[0])
-        return _core.exact_search(self._data, q, k, METRICS[self.metric], resolved.words,
-                                  resolved.ids, resolved.of_query, nthreads)
+        ids, dists = _core.exact_search(self._data, q, min(k, max(len(self), 1)), METRICS[self.metric],
+                                        resolved.words, resolved.ids, resolved.of_query, nthreads)
+        return pad_results(ids, dists, k)
 
     def __repr__(self) -> str:
         return f"ExactIndex(n={len(self)}, dim={self.dim}, metric={self.metric!r}, simd={_core.simd_level()!r})"

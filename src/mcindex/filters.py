@@ -4,7 +4,9 @@ Accepted forms, for one query or for all:
 
 * ``None`` -- every id is allowed;
 * a numpy ``bool`` array of length ``n`` -- a mask;
-* a numpy integer array -- the allowed ids (any order, duplicates allowed);
+* a numpy integer array -- the allowed ids (any order, duplicates allowed). An integer array
+  of length ``n`` holding only 0 and 1 is almost always a mask in the wrong dtype: it is still
+  read as ids (so it allows at most ids 0 and 1), with a ``UserWarning`` saying so;
 * a :class:`~mcindex.Bitmap` of size ``n``;
 * a callable ``f(ids: np.ndarray) -> np.ndarray[bool]`` -- called once with ``np.arange(n)``
   and turned into a bitmap. That costs O(n) per distinct callable (per query when each query
@@ -17,6 +19,7 @@ it would otherwise be ambiguous.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Union
@@ -57,6 +60,10 @@ def _from_ids(ids: np.ndarray, n: int, where: str) -> tuple[np.ndarray | None, n
         lo, hi = int(ids.min()), int(ids.max())
         if lo < 0 or hi >= n:
             raise ValueError(f"{where}: filter id {lo if lo < 0 else hi} is out of range [0, {n})")
+        if ids.size == n and n > 2 and hi <= 1:
+            warnings.warn(f"{where}: an integer array of length n = {n} holding only 0 and 1 is read as a list "
+                          f"of allowed ids (it allows ids {{{', '.join(map(str, range(lo, hi + 1)))}}}); for a "
+                          f"mask, pass a bool array (mask.astype(bool))", UserWarning, stacklevel=4)
     unique = np.unique(ids)
     if unique.size <= n * _ID_LIST_MAX_FRACTION:
         return None, unique.astype(np.uint32), int(unique.size)

@@ -32,7 +32,7 @@ import numpy as np
 from . import _core
 from ._checks import check_int
 from ._progress import Progress
-from .exact import METRICS, ExactIndex, as_matrix, check_k, check_metric, check_threads, normalize_rows
+from .exact import METRICS, ExactIndex, as_matrix, check_k, check_metric, check_threads, normalize_rows, pad_results
 from .filters import resolve_filters
 from . import persistence, planner
 from .persistence import load_index, save_index
@@ -41,6 +41,8 @@ __all__ = ["Index", "STRATEGIES"]
 
 # Why a planned traversal was answered by the exact scan (stats["fallback_reason"]).
 _FALLBACK_REASONS = ("", "no valid point near the query", "distance budget", "idle walk")
+# Why a forced traversal's answer may miss neighbours (stats["early_stop_reason"]).
+_EARLY_STOP_REASONS = ("", "no valid point near the query", "hop limit", "fewer than k found")
 STRATEGIES = {"auto": 0, "mci": 1, "graph": 2, "exact": 3}
 _STRATEGY_NAMES = {v: k for k, v in STRATEGIES.items()}
 
@@ -180,7 +182,7 @@ class Index:
         pool_search_list = check_int(pool_search_list or min(100, pool_size + 1), "pool_search_list")
         if pool_method not in ("search", "two_hop"):
             raise ValueError(f"pool_method must be 'search' or 'two_hop', got {pool_method!r}")
-        seed = check_int(seed, "seed", 0)
+        seed = check_int(seed, "seed", 0, 2**64 - 1)
         threads = check_threads(threads) or (os.cpu_count() or 1)
         if hub_cap < min_memberships:
             raise ValueError(f"hub_cap ({hub_cap}) must be >= min_memberships ({min_memberships})")
@@ -306,8 +308,6 @@ class Index:
             FileNotFoundError, IsADirectoryError, PermissionError: ``path`` cannot be opened.
         """
         header, sections = load_index(path, mmap=mmap)
-        if "planner" in header:
-            planner.check_rule(header["planner"], f"{os.fspath(path)}: header['planner']")
         return cls(header, sections)
 
     # ---- search -------------------------------------------------------------------------------
@@ -342,9 +342,15 @@ class Index:
             threads: threads over queries (default: all cores); the GIL is released, and
                 Ctrl-C stops a long batch within a fraction of a second (KeyboardInterrupt;
                 the index is untouched).
-            return_stats: also return per-query records (strategy, valid, distances,
-                expansions, cliques, seeds, fallback: whether a planned traversal was handed to
-                the exact scan) as a dict of arrays.
+            return_stats: also return per-query records as a dict of arrays: ``strategy``
+                (the route taken), ``valid``, ``distances``, ``expansions``, ``cliques``,
+                ``seeds``, ``found`` (valid results returned), ``fallback`` /
+                ``fallback_reason`` (a planned traversal handed the query to the exact scan)
+                and ``early_stop`` / ``early_stop_reason``: a traversal the caller forced
+                (``strategy="mci"`` or ``"graph"``) whose answer may miss neighbours: no point
+                it scored near the query passes the filter (the planner would have used the
+                exact scan), the clique traversal hit ``max_hops`` while still improving, or
+                it found fewer than ``min(k, valid)`` results.
             seeds: clique traversal: spread seeds (0: ``16 + valid / 512``).
             idle_window: clique traversal stops after this many expansions that did not
                 change the top k (0: ``max(ef, 16)``).
@@ -363,7 +369,7 @@ class Index:
                 range), an unknown strategy.
         """
         k = check_k(k)
-        ef = max(check_int(ef, "ef"), k)
+        ef = check_int(ef, "ef")
         if strategy not in STRATEGIES:
             raise ValueError(f"strategy must be one of {sorted(STRATEGIES)}, got {strategy!r}")
         nthreads = check_threads(threads) or (os.cpu_count() or 1)
@@ -377,14 +383,19 @@ class Index:
         resolved = resolve_filters(filter, n, q.shape[0], need_words=True)
         if n == 0:  # only a crafted file holds no points (build refuses): nothing to find
             return _empty_result(q.shape[0], k, return_stats)
+        # The search allocates for at most n results and an ef-long list of at most n points
+        # (and the core's 2**30); the output is padded to the k asked for.
+        k_core = min(k, n)
+        ef = min(max(ef, k_core), n, 2**30)
         s = self._sections
         rule = self.plan_rule(ef)
         ids, dists, raw = _core.mci_search(
             s["vectors"], self.dim, METRICS[self.metric], s["nav_offsets"], s["nav_neighbors"],
             int(self._header["entry_point"]), s["clique_offsets"], s["clique_members"], s["node_offsets"],
-            s["node_cliques"], q, k, ef, STRATEGIES[strategy], nthreads, seeds, idle_window, max_hops,
+            s["node_cliques"], q, k_core, ef, STRATEGIES[strategy], nthreads, seeds, idle_window, max_hops,
             bool(graph_links), rule["exact_max_valid"], rule["graph_min_fraction"], rule["exact_cost_ratio"],
             resolved.words, resolved.ids, resolved.of_query, np.asarray(resolved.counts, dtype=np.uint64))
+        ids, dists = pad_results(ids, dists, k)
         if not return_stats:
             return ids, dists
         stats = {
@@ -392,6 +403,8 @@ class Index:
             "valid": raw[:, 1], "distances": raw[:, 2], "expansions": raw[:, 3],
             "cliques": raw[:, 4], "seeds": raw[:, 5], "fallback": raw[:, 6] > 0,
             "fallback_reason": np.array([_FALLBACK_REASONS[int(c)] for c in raw[:, 6]]),
+            "found": raw[:, 7], "early_stop": raw[:, 8] > 0,
+            "early_stop_reason": np.array([_EARLY_STOP_REASONS[int(c)] for c in raw[:, 8]]),
         }
         return ids, dists, stats
 
@@ -553,7 +566,8 @@ class Index:
             "fallback_groups": build.get("fallback_groups", 0),
             "build_params": self.build_params,
         }
-        out.update(self._header.get("stats", {}))
+        # Sampled figures from the header (typed when loaded); they never replace a computed one.
+        out.update({k: v for k, v in self._header.get("stats", {}).items() if k not in out})
         return out
 
     def __repr__(self) -> str:
@@ -570,7 +584,9 @@ def _empty_result(nq: int, k: int, return_stats: bool
     zeros = np.zeros(nq, dtype=np.int64)
     stats = {"strategy": np.full(nq, "exact"), "valid": zeros, "distances": zeros.copy(),
              "expansions": zeros.copy(), "cliques": zeros.copy(), "seeds": zeros.copy(),
-             "fallback": np.zeros(nq, dtype=bool), "fallback_reason": np.full(nq, _FALLBACK_REASONS[0])}
+             "fallback": np.zeros(nq, dtype=bool), "fallback_reason": np.full(nq, _FALLBACK_REASONS[0]),
+             "found": zeros.copy(), "early_stop": np.zeros(nq, dtype=bool),
+             "early_stop_reason": np.full(nq, _EARLY_STOP_REASONS[0])}
     return ids, dists, stats
 
 

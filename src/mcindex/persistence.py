@@ -79,13 +79,17 @@ import mmap as _mmap
 import os
 import re
 import secrets
-import stat
 import struct
 import zlib
 from collections.abc import Mapping
 from typing import Any, BinaryIO, Union
 
 import numpy as np
+
+from ._checks import max_magnitude
+from ._files import check_replaceable, open_regular
+from .index_header import MAX_ID as _MAX_ID
+from .index_header import READABLE_VERSIONS, IndexFormatError, _is_int, _short, validate_header
 
 try:  # POSIX: a writer holds a lock on its temporary file (see _remove_stale_temps)
     import fcntl
@@ -107,9 +111,6 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 MAGIC = b"MCINDEX\0"
 FORMAT_VERSION = 2
-#: Versions this reader accepts. Version 1 padded every vector row to a multiple of 16 floats;
-#: version 2 stores rows unpadded (stride >= dim, any value), which saves memory at small dims.
-READABLE_VERSIONS = (1, 2)
 PREAMBLE_SIZE = 64
 ALIGNMENT = 64
 CHECKSUM = "crc32"
@@ -130,87 +131,13 @@ SECTION_DTYPES: dict[str, tuple[str, int]] = {
     "node_cliques": ("<u4", 1),
 }
 
-METRICS = ("l2", "ip", "cosine")
-
-# required header keys -> expected kind ("int" refuses bool; numpy integers are accepted)
-_HEADER_KEYS: dict[str, str] = {
-    "format": "str",
-    "format_version": "int",
-    "metric": "str",
-    "n": "int",
-    "dim": "int",
-    "stride": "int",
-    "entry_point": "int",
-    "nav_degree": "int",
-    "build_params": "dict",
-    "stats": "dict",
-    "mcindex_version": "str",
-}
-
-_MAX_ID = 2**32  # ids are uint32, so n and C must not exceed this
 _READ_CHUNK = 1 << 20
 _VALIDATE_ROWS = 1 << 16
-
-
-class IndexFormatError(ValueError):
-    """An index (in memory or in a file) is malformed, corrupt, truncated or of an unknown version."""
 
 
 # ---------------------------------------------------------------------------------------------
 # validation of an index in memory
 # ---------------------------------------------------------------------------------------------
-def _is_int(x: Any) -> bool:
-    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _validate_header(header: Any) -> None:
-    if not isinstance(header, Mapping):
-        raise IndexFormatError(f"header must be a dict, got {type(header).__name__}")
-    missing = [k for k in _HEADER_KEYS if k not in header]
-    if missing:
-        raise IndexFormatError(f"header is missing required key(s): {', '.join(missing)}")
-    for key, kind in _HEADER_KEYS.items():
-        value = header[key]
-        ok = {"int": _is_int(value), "str": isinstance(value, str),
-              "dict": isinstance(value, Mapping)}[kind]
-        if not ok:
-            raise IndexFormatError(
-                f"header[{key!r}] must be {'an' if kind == 'int' else 'a'} {kind}, "
-                f"got {type(value).__name__} {_short(value)}")
-    if header["format"] != "mcindex":
-        raise IndexFormatError(f"header['format'] must be 'mcindex', got {_short(header['format'])}")
-    if header["format_version"] not in READABLE_VERSIONS:
-        raise IndexFormatError(
-            f"header['format_version'] is {header['format_version']}, expected one of {READABLE_VERSIONS}")
-    if header["metric"] not in METRICS:
-        raise IndexFormatError(
-            f"header['metric'] must be one of {METRICS}, got {_short(header['metric'])}")
-    for key in ("n", "dim", "stride", "entry_point", "nav_degree"):
-        if header[key] < 0:
-            raise IndexFormatError(f"header[{key!r}] must be >= 0, got {header[key]}")
-    n, dim, stride = int(header["n"]), int(header["dim"]), int(header["stride"])
-    if n > _MAX_ID:
-        raise IndexFormatError(f"header['n'] = {n} exceeds the uint32 id space ({_MAX_ID})")
-    if stride < dim:
-        raise IndexFormatError(f"header['stride'] = {stride} is smaller than header['dim'] = {dim}")
-    if header["format_version"] == 1 and stride % 16:
-        raise IndexFormatError(
-            f"header['stride'] = {stride} is not a multiple of 16 (version-1 rows are 64-byte padded)")
-    for key in ("build", "planner"):  # optional; read by Index.stats() and the planner
-        if key in header and not isinstance(header[key], Mapping):
-            raise IndexFormatError(f"header[{key!r}] must be a dict, got {type(header[key]).__name__}")
-    entry = int(header["entry_point"])
-    if n > 0 and entry >= n:
-        raise IndexFormatError(f"header['entry_point'] = {entry} is not < n = {n}")
-    if n == 0 and entry != 0:
-        raise IndexFormatError(f"header['entry_point'] must be 0 for an empty index, got {entry}")
-
-
 def _check_sections(sections: Any) -> dict[str, np.ndarray]:
     if not isinstance(sections, Mapping):
         raise IndexFormatError(f"sections must be a dict of arrays, got {type(sections).__name__}")
@@ -266,11 +193,16 @@ def _check_csr(off_name: str, offsets: np.ndarray, val_name: str, values: np.nda
 def _check_vectors(vectors: np.ndarray, n: int, dim: int, stride: int) -> None:
     if vectors.shape != (n, stride):
         raise IndexFormatError(f"vectors has shape {vectors.shape}, expected (n, stride) = {(n, stride)}")
+    limit = max_magnitude(dim)
     for start in range(0, n, _VALIDATE_ROWS):
         block = vectors[start:start + _VALIDATE_ROWS]
-        finite = np.isfinite(block[:, :dim]).all(axis=1)
+        # The bound a build enforces: larger coordinates give inf distances, which read as padding.
+        finite = (np.abs(block[:, :dim]) <= limit).all(axis=1)
         if not finite.all():
-            raise IndexFormatError(f"vectors row {start + int(np.argmin(finite))} is not finite")
+            row = start + int(np.argmin(finite))
+            what = "is not finite" if not np.isfinite(vectors[row, :dim]).all() else \
+                f"has a coordinate above {limit:.3g} (its distances would overflow float32)"
+            raise IndexFormatError(f"vectors row {row} {what}")
         if stride > dim:
             padded = block[:, dim:].any(axis=1)
             if padded.any():
@@ -291,7 +223,7 @@ def validate_index(header: Mapping[str, Any], sections: Mapping[str, np.ndarray]
     the two membership CSRs agree exactly (point v lists clique c iff clique c lists v).
     Vectorised; O(n + E + M log M). Raises :class:`IndexFormatError` on the first problem.
     """
-    _validate_header(header)
+    validate_header(header)
     arrays = _check_sections(sections)
     n, dim, stride = int(header["n"]), int(header["dim"]), int(header["stride"])
 
@@ -517,6 +449,8 @@ def save_index(path: PathLike, header: Mapping[str, Any], sections: Mapping[str,
     Raises:
         IndexFormatError: the index is invalid or its header is not JSON-serialisable.
         IsADirectoryError: ``path`` is a directory.
+        FileExistsError: ``path`` is a FIFO, a device or a socket (only a regular file, or
+            nothing, is ever replaced).
         FileNotFoundError: the directory of ``path`` does not exist.
         OSError: the file could not be written.
     """
@@ -530,6 +464,7 @@ def save_index(path: PathLike, header: Mapping[str, Any], sections: Mapping[str,
     directory, base = os.path.split(path)
     if os.path.isdir(path):
         raise IsADirectoryError(errno.EISDIR, "Is a directory (an index is saved as one file)", path)
+    check_replaceable(path)
     if not os.path.isdir(directory):
         raise FileNotFoundError(errno.ENOENT, "No such directory", directory)
     _remove_stale_temps(directory, base)
@@ -762,22 +697,6 @@ def _load_mmap(f: BinaryIO, entries: list[_Entry], gaps: list[tuple[int, int]],
     return out
 
 
-def _open_for_reading(name: str) -> BinaryIO:
-    """``name`` opened for binary reading, if it is a regular file. Opened non-blocking and
-    checked with ``fstat``: opening a FIFO for reading blocks until a writer comes, forever."""
-    fd = os.open(name, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise IsADirectoryError(errno.EISDIR, "Is a directory", name)
-        if not stat.S_ISREG(mode):
-            raise IndexFormatError("not a regular file (a FIFO, socket or device); refusing to read it")
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
-        raise
-
-
 def load_index(path: PathLike, *, mmap: bool = False) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Read an index written by :func:`save_index`; return ``(header, sections)``.
 
@@ -790,12 +709,14 @@ def load_index(path: PathLike, *, mmap: bool = False) -> tuple[dict[str, Any], d
 
     Raises:
         IndexFormatError: the file is not an mcindex file, is of a newer format version, is
-            truncated or corrupt, or holds an invalid index. The message names the file.
+            truncated or corrupt, or holds an invalid index; or the path is a FIFO, a device or
+            a socket (refused before it is opened for reading). The message names the file.
         OSError: the file cannot be opened or read.
     """
     name = os.fspath(path)
+    f = open_regular(name, IndexFormatError)  # a FIFO or a device: refused before a blocking read
     try:
-        with _open_for_reading(name) as f:
+        with f:
             actual = os.fstat(f.fileno()).st_size
             version, file_size, header_length, header_checksum = _read_preamble(f, actual)
             blob = bytearray(header_length)  # bounded by the file size checked above

@@ -186,33 +186,59 @@ def thresholds(table: list[dict[str, Any]], ef: int) -> dict[str, float]:
     return {"exact_max_fraction": round(exact_max, 5), "graph_min_fraction": round(max(graph_min, exact_max), 5)}
 
 
+#: Keys of a stored rule; ranges of its numbers. The fractions are compared with the valid share
+#: of the points (above 1: never), the ratio prices a traversal distance in scan distances.
+_RULE_RANGES = {"exact_max_fraction": (0.0, 2.0), "graph_min_fraction": (0.0, 2.0),
+                "exact_cost_ratio": (0.0, 1e9)}
+_MAX_ROWS = 1000  # rows of a cost table (calibration writes one per selectivity: 10)
+_MAX_EF = 2**31 - 1
+
+
 def check_rule(rule: Any, where: str) -> None:
-    """Raise :class:`~mcindex.persistence.IndexFormatError` unless ``rule`` is a usable planner rule
-    (it comes from a file, so it may be anything)."""
-    from .persistence import IndexFormatError
+    """Raise :class:`~mcindex.index_header.IndexFormatError` unless ``rule`` is a usable planner
+    rule: it comes from a file, so it may be anything. Every number is type- and range-checked
+    (a string cost, 1e400, a huge ``ef`` or an unknown key are refused here, never met later by
+    a search)."""
+    from .index_header import IndexFormatError, int_field, real_field
 
     if not isinstance(rule, Mapping):
         raise IndexFormatError(f"{where} must be a dict, got {type(rule).__name__}")
-    for key in ("exact_cost_ratio", "exact_min_valid", "exact_max_fraction", "graph_min_fraction"):
-        value = rule.get(key, DEFAULT[key])
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
-                or not 0 <= value <= 2**32:
-            raise IndexFormatError(f"{where}[{key!r}] must be a finite number >= 0, got {value!r}")
+    unknown = sorted(set(rule) - set(DEFAULT) - {"table"}, key=str)
+    if unknown:
+        raise IndexFormatError(f"{where} has unknown key(s): {', '.join(repr(k)[:40] for k in unknown[:5])}")
+    for key, (low, high) in _RULE_RANGES.items():
+        if key in rule:
+            real_field(rule[key], f"{where}[{key!r}]", low, high)
+    if "exact_min_valid" in rule:
+        int_field(rule["exact_min_valid"], f"{where}['exact_min_valid']", 0, 2**63 - 1)
     table = rule.get("table", [])
-    if not isinstance(table, list):
-        raise IndexFormatError(f"{where}['table'] is malformed: a list is needed, got {type(table).__name__}")
-    try:
-        previous = 0.0
-        for row in table:
-            s = float(row["selectivity"])
-            if not previous < s <= 1.0 or not math.isfinite(float(row["exact"])) or float(row["exact"]) < 0:
-                raise ValueError("selectivities must increase within (0, 1], costs be finite and >= 0")
-            previous = s
-            for route in ("mci", "graph"):
-                last = 0.0
-                for ef, us, recall in row.get(route, []):
-                    if not (ef > last and math.isfinite(us) and us >= 0 and 0 <= recall <= 1):
-                        raise ValueError(f"bad {route} point {[ef, us, recall]!r}")
-                    last = ef
-    except (TypeError, KeyError, ValueError) as exc:
-        raise IndexFormatError(f"{where}['table'] is malformed: {exc}") from None
+    if not isinstance(table, list) or len(table) > _MAX_ROWS:
+        raise IndexFormatError(f"{where}['table'] must be a list of at most {_MAX_ROWS} rows, got {type(table).__name__}")
+    previous = 0.0
+    for i, row in enumerate(table):
+        at = f"{where}['table'][{i}]"
+        if not isinstance(row, Mapping) or "selectivity" not in row or "exact" not in row:
+            raise IndexFormatError(f"{at} must be a dict with 'selectivity' and 'exact'")
+        extra = sorted(set(row) - {"selectivity", "exact", "mci", "graph"}, key=str)
+        if extra:
+            raise IndexFormatError(f"{at} has unknown key(s): {', '.join(repr(k)[:40] for k in extra[:5])}")
+        s = real_field(row["selectivity"], f"{at}['selectivity']", 0.0, 1.0)
+        if not previous < s:
+            raise IndexFormatError(f"{at}['selectivity'] = {s} must be > 0 and above the previous row's")
+        previous = s
+        real_field(row["exact"], f"{at}['exact']", 0.0, 1e12)
+        for route in ("mci", "graph"):
+            curve = row.get(route, [])
+            if not isinstance(curve, list) or len(curve) > len(EF_LADDER) * 4:
+                raise IndexFormatError(f"{at}[{route!r}] must be a list of at most {len(EF_LADDER) * 4} points")
+            last = 0
+            for j, point in enumerate(curve):
+                pat = f"{at}[{route!r}][{j}]"
+                if not isinstance(point, list) or len(point) != 3:
+                    raise IndexFormatError(f"{pat} must be [ef, microseconds, recall], got {point!r:.60}")
+                ef = int_field(point[0], f"{pat}[0] (ef)", 1, _MAX_EF)
+                real_field(point[1], f"{pat}[1] (microseconds)", 0.0, 1e12)
+                real_field(point[2], f"{pat}[2] (recall)", 0.0, 1.0)
+                if ef <= last:
+                    raise IndexFormatError(f"{pat}[0] (ef) = {ef} must be above the previous point's {last}")
+                last = ef

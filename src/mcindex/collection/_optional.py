@@ -15,7 +15,8 @@ from types import ModuleType
 __all__ = ["available", "require"]
 
 #: module -> the extra of ``mcindex`` that installs it
-EXTRAS = {"pyarrow": "data", "pandas": "pandas", "duckdb": "sql", "ray": "distributed", "fastapi": "distributed"}
+EXTRAS = {"pyarrow": "data", "pandas": "pandas", "duckdb": "sql", "ray": "distributed", "fastapi": "serve",
+          "uvicorn": "serve"}
 
 
 def available(module: str) -> bool:

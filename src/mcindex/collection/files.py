@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from .. import datasets
+from .._files import check_regular
 from ._optional import available, require
 from .columns import is_missing
 
@@ -31,10 +32,8 @@ DEFAULT_VECTOR_COLUMNS = ("vector", "embedding", "emb", "vectors")
 
 
 def _check_exists(path: str) -> None:
-    if not os.path.exists(path):
-        raise FileNotFoundError(2, "No such file or directory", path)
-    if os.path.isdir(path):
-        raise IsADirectoryError(21, "Is a directory", path)
+    """A regular file (a FIFO or a device would make the readers below wait forever)."""
+    check_regular(path)
 
 
 def _vectors_from_arrow(path: str, column: Any, name: str) -> np.ndarray:

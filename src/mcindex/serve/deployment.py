@@ -20,7 +20,7 @@ from typing import Any
 
 from .loading import check_servable, load_servable
 
-__all__ = ["APP_NAME", "application", "replica_cpus", "run"]
+__all__ = ["APP_NAME", "application", "check_port", "is_loopback", "replica_cpus", "run"]
 
 APP_NAME = "mcindex"
 MAX_ONGOING_REQUESTS = 32  # per replica
@@ -60,13 +60,30 @@ def application(path: str, *, replicas: int = 1, num_cpus: float = 1.0, app_opti
     return deployment.bind()
 
 
-def _check_port(host: str, port: int) -> None:
+def check_port(host: str, port: int) -> None:
     """Fail now, with a clear message, when ``host:port`` cannot be listened on."""
     try:
         with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
             s.bind((host, port))
     except OSError as exc:
         raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine only (127.0.0.0/8, ::1, localhost)."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+RAY_PORTS_WARNING = ("note: Ray {version} opens its own cluster ports on every interface, whatever the node "
+                     "address (its token authentication is on); a collection or an index file served without "
+                     "--ray listens on {host}:{port} alone")
 
 
 def run(path: str, *, host: str = "127.0.0.1", port: int = 8000, replicas: int = 1,
@@ -93,7 +110,7 @@ def run(path: str, *, host: str = "127.0.0.1", port: int = 8000, replicas: int =
     # port is free. A replica that fails to load would otherwise be retried by Serve, and the
     # error would surface as a long traceback from deep inside Ray.
     kind = check_servable(path)
-    _check_port(host, port)
+    check_port(host, port)
     options = dict(app_options or {})
     if kind == "sharded" and options.get("search_threads") == 1:
         # Each shard is one actor answering one call at a time; let it use its share of the
@@ -107,8 +124,12 @@ def run(path: str, *, host: str = "127.0.0.1", port: int = 8000, replicas: int =
             init["address"] = ray_address
         else:
             init.update(address="local", num_cpus=num_cpus or os.cpu_count() or 1)
+            if is_loopback(host):  # the node advertises loopback: nothing is meant to reach it from outside
+                init["_node_ip_address"] = "127.0.0.1"
             if ray_temp_dir:
                 init["_temp_dir"] = ray_temp_dir
+            print(RAY_PORTS_WARNING.format(version=ray.__version__, host=host, port=port), file=sys.stderr,
+                  flush=True)
         ray.init(**init)
         started = True
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)  # `kill PID` stops as cleanly as Ctrl-C

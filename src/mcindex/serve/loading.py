@@ -13,7 +13,6 @@ Anything else is a ``ValueError`` / ``FileNotFoundError`` with a one-line messag
 from __future__ import annotations
 
 import os
-import stat
 from typing import Any
 
 __all__ = ["check_servable", "describe_path", "load_servable"]
@@ -50,11 +49,10 @@ def describe_path(path: str | os.PathLike[str]) -> str:
         if isinstance(manifest, dict) and manifest.get("format") == SHARDED_FORMAT:
             return "sharded"
         return "collection"
-    if not stat.S_ISREG(os.stat(path).st_mode):  # opening a FIFO would block
-        raise ValueError(f"{path}: not a regular file, nor an mcindex index file or collection directory")
+    from .._files import open_regular
     from ..persistence import MAGIC
 
-    with open(path, "rb") as f:
+    with open_regular(path) as f:
         head = f.read(len(MAGIC))
     if head != MAGIC:
         raise ValueError(f"{path}: not an mcindex index file or collection directory")

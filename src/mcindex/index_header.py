@@ -1,0 +1,206 @@
+"""The header of an index: every field typed and range-checked before anything reads it.
+
+A header comes from a file, and a file's checksums prove integrity, not trust: whoever edits
+a file can recompute them. So every field the library reads later (``Index.stats()``, the
+planner, ``mcindex info``) is checked here for its type and range, and anything else is refused
+with :class:`IndexFormatError`; a header that passes can be used without further checks.
+
+Required keys (``_REQUIRED``): the format, the shape of the index and its metric; no key outside
+these and the optional ones is accepted. Optional
+informational dicts: ``build_params`` (the arguments of the build), ``build`` (seconds, rounds),
+``stats`` (sampled structure figures) and ``planner`` (the cost table of the planner, checked by
+:func:`mcindex.planner.check_rule`). Keys this version knows must have their type; keys it does
+not know (files written by older versions hold a few) must be plain JSON scalars.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+__all__ = ["IndexFormatError", "int_field", "real_field", "validate_header"]
+
+
+class IndexFormatError(ValueError):
+    """An index (in memory or in a file) is malformed, corrupt, truncated or of an unknown version."""
+
+
+FORMAT = "mcindex"
+READABLE_VERSIONS = (1, 2)
+METRICS = ("l2", "ip", "cosine")
+MAX_ID = 2**32  # ids are uint32, so n and the number of cliques must not exceed this
+_INT64 = 2**63
+_MAX_TEXT = 4096  # characters of any string in a header
+_MAX_ITEMS = 4096  # entries of any list or dict in a header
+
+# required keys -> expected kind
+_REQUIRED: dict[str, str] = {
+    "format": "str", "format_version": "int", "metric": "str", "n": "int", "dim": "int", "stride": "int",
+    "entry_point": "int", "nav_degree": "int", "build_params": "dict", "stats": "dict",
+    "mcindex_version": "str",
+}
+
+# Known fields of the informational dicts: name -> (kind, low, high). Kinds: "int", "real",
+# "bool", "str", or a tuple of allowed strings.
+_BUILD_PARAMS: dict[str, tuple[Any, float, float]] = {
+    "pool_size": ("int", 1, MAX_ID), "min_clique_size": ("int", 1, MAX_ID), "alpha": ("real", 1, 1e30),
+    "degree": ("int", 1, MAX_ID), "build_list": ("int", 1, MAX_ID), "min_memberships": ("int", 1, MAX_ID),
+    "hub_cap": ("int", 1, MAX_ID), "clique_quota": ("int", 1, MAX_ID), "extend_cliques": ("bool", 0, 1),
+    "alpha_max": ("real", 1, 1e30), "fallback_size": ("int", 1, MAX_ID),
+    "pool_method": (("search", "two_hop"), 0, 0), "pool_search_list": ("int", 1, MAX_ID),
+    "seed": ("int", 0, 2**64), "deterministic": ("bool", 0, 1), "threads": ("int", 1, MAX_ID),
+}
+_BUILD: dict[str, tuple[Any, float, float]] = {
+    "seconds": ("real", 0, 1e12), "calibration_seconds": ("real", 0, 1e12),
+    "fallback_groups": ("int", 0, MAX_ID),
+}
+_ROUND: dict[str, tuple[Any, float, float]] = {
+    "alpha": ("real", 0, 1e30), "uncovered_before": ("int", 0, MAX_ID), "groups_added": ("int", 0, MAX_ID),
+    "newly_covered": ("int", 0, MAX_ID),
+}
+_STATS: dict[str, tuple[Any, float, float]] = {
+    "sample": ("int", 0, MAX_ID), "one_hop_reach_mean": ("real", 0, MAX_ID), "nn10_one_hop": ("real", 0, 1),
+    "nn100_one_hop": ("real", 0, 1), "pool_recall": ("real", 0, 1),
+}
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, (int, np.integer)) and not isinstance(x, (bool, np.bool_))
+
+
+def int_field(value: Any, where: str, low: float, high: float) -> int:
+    """``value`` as an int in ``[low, high]``, else :class:`IndexFormatError` naming ``where``."""
+    if not _is_int(value) or not low <= value <= high:
+        raise IndexFormatError(f"{where} must be an int in [{int(low)}, {int(high)}], got {_short(value)}")
+    return int(value)
+
+
+def real_field(value: Any, where: str, low: float, high: float) -> float:
+    """``value`` as a finite real number in ``[low, high]`` (ints accepted, no bool, no str)."""
+    ok = (_is_int(value) or isinstance(value, (float, np.floating))) and not isinstance(value, bool)
+    # Compare before converting: float(10**400) would raise OverflowError.
+    if not ok or (not _is_int(value) and not math.isfinite(value)) or not low <= value <= high:
+        raise IndexFormatError(f"{where} must be a finite number in [{low:g}, {high:g}], got {_short(value)}")
+    return float(value)
+
+
+def _check_text(value: Any, where: str) -> str:
+    if not isinstance(value, str) or len(value) > _MAX_TEXT:
+        raise IndexFormatError(f"{where} must be a string of at most {_MAX_TEXT} characters, got {_short(value)}")
+    return value
+
+
+def _check_scalar(value: Any, where: str) -> None:
+    """A field this version does not read: any plain JSON scalar (old files hold a few)."""
+    if value is None or isinstance(value, (bool, np.bool_)):
+        return
+    if isinstance(value, str):
+        _check_text(value, where)
+    elif _is_int(value):
+        int_field(value, where, -_INT64, _INT64 - 1)
+    elif isinstance(value, (float, np.floating)):
+        real_field(value, where, -math.inf, math.inf)
+    else:
+        raise IndexFormatError(f"{where} must be a number, a string, a bool or null, got {_short(value)}")
+
+
+def _check_dict(value: Any, where: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise IndexFormatError(f"{where} must be a dict, got {type(value).__name__}")
+    if len(value) > _MAX_ITEMS:
+        raise IndexFormatError(f"{where} has {len(value)} entries, at most {_MAX_ITEMS} are allowed")
+    for key in value:
+        _check_text(key, f"a key of {where}")
+    return value
+
+
+def _check_fields(value: Any, where: str, schema: Mapping[str, tuple[Any, float, float]]) -> None:
+    """Known keys typed by ``schema``; unknown keys plain scalars."""
+    for key, item in _check_dict(value, where).items():
+        at = f"{where}[{key!r}]"
+        if key not in schema:
+            _check_scalar(item, at)
+            continue
+        kind, low, high = schema[key]
+        if kind == "int":
+            int_field(item, at, low, high)
+        elif kind == "real":
+            real_field(item, at, low, high)
+        elif kind == "bool":
+            if not isinstance(item, bool):
+                raise IndexFormatError(f"{at} must be true or false, got {_short(item)}")
+        elif item not in kind:
+            raise IndexFormatError(f"{at} must be one of {kind}, got {_short(item)}")
+
+
+def _check_build(build: Any) -> None:
+    where = "header['build']"
+    _check_fields({k: v for k, v in _check_dict(build, where).items() if k not in ("phase_seconds", "rounds")},
+                  where, _BUILD)
+    if "phase_seconds" in build:
+        for name, secs in _check_dict(build["phase_seconds"], f"{where}['phase_seconds']").items():
+            real_field(secs, f"{where}['phase_seconds'][{name!r}]", 0, 1e12)
+    if "rounds" in build:
+        rounds = build["rounds"]
+        if not isinstance(rounds, list) or len(rounds) > _MAX_ITEMS:
+            raise IndexFormatError(f"{where}['rounds'] must be a list of at most {_MAX_ITEMS} dicts, "
+                                   f"got {_short(rounds)}")
+        for i, r in enumerate(rounds):
+            _check_fields(r, f"{where}['rounds'][{i}]", _ROUND)
+
+
+def validate_header(header: Any) -> None:
+    """Raise :class:`IndexFormatError` unless every field of ``header`` has its type and range
+    (see the module docstring); the shape fields are checked against each other too."""
+    from .planner import check_rule
+
+    if not isinstance(header, Mapping):
+        raise IndexFormatError(f"header must be a dict, got {type(header).__name__}")
+    missing = [k for k in _REQUIRED if k not in header]
+    if missing:
+        raise IndexFormatError(f"header is missing required key(s): {', '.join(missing)}")
+    for key, kind in _REQUIRED.items():
+        value = header[key]
+        ok = {"int": _is_int(value), "str": isinstance(value, str), "dict": isinstance(value, Mapping)}[kind]
+        if not ok:
+            raise IndexFormatError(f"header[{key!r}] must be {'an' if kind == 'int' else 'a'} {kind}, "
+                                   f"got {type(value).__name__} {_short(value)}")
+    if header["format"] != FORMAT:
+        raise IndexFormatError(f"header['format'] must be {FORMAT!r}, got {_short(header['format'])}")
+    if header["format_version"] not in READABLE_VERSIONS:
+        raise IndexFormatError(
+            f"header['format_version'] is {header['format_version']}, expected one of {READABLE_VERSIONS}")
+    if header["metric"] not in METRICS:
+        raise IndexFormatError(f"header['metric'] must be one of {METRICS}, got {_short(header['metric'])}")
+    _check_text(header["mcindex_version"], "header['mcindex_version']")
+    n = int_field(header["n"], "header['n']", 0, MAX_ID)
+    dim = int_field(header["dim"], "header['dim']", 0, _INT64 - 1)
+    stride = int_field(header["stride"], "header['stride']", 0, _INT64 - 1)
+    int_field(header["nav_degree"], "header['nav_degree']", 0, MAX_ID)
+    entry = int_field(header["entry_point"], "header['entry_point']", 0, MAX_ID)
+    if stride < dim:
+        raise IndexFormatError(f"header['stride'] = {stride} is smaller than header['dim'] = {dim}")
+    if header["format_version"] == 1 and stride % 16:
+        raise IndexFormatError(
+            f"header['stride'] = {stride} is not a multiple of 16 (version-1 rows are 64-byte padded)")
+    if n > 0 and entry >= n:
+        raise IndexFormatError(f"header['entry_point'] = {entry} is not < n = {n}")
+    if n == 0 and entry != 0:
+        raise IndexFormatError(f"header['entry_point'] must be 0 for an empty index, got {entry}")
+    unknown = sorted(set(header) - set(_REQUIRED) - {"build", "planner"}, key=str)
+    if unknown:
+        raise IndexFormatError(f"header has unknown key(s): {', '.join(_short(k) for k in unknown[:5])}")
+    _check_fields(header["build_params"], "header['build_params']", _BUILD_PARAMS)
+    _check_fields(header["stats"], "header['stats']", _STATS)
+    if "build" in header:
+        _check_build(header["build"])
+    if "planner" in header:
+        check_rule(header["planner"], "header['planner']")
