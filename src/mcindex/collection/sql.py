@@ -228,13 +228,20 @@ _DIGITS = re.compile(r"\d+")
 _DYNAMIC_WIDTH = re.compile(r"\*|\{[^{}]*:[^{}]*\{")  # printf's '*', fmt's '{:{}}'
 
 
-def _aliases(con: Any) -> dict[str, str]:
+_KNOWN_ALIASES = {"array_resize": "list_resize", "array_reduce": "list_reduce", "reduce": "list_reduce"}
+
+
+def _aliases(con: Any, error: type[Exception]) -> dict[str, str]:
     """Every name DuckDB knows for the guarded functions -> the canonical name
-    (``array_resize`` -> ``list_resize``, ``reduce`` -> ``list_reduce``, ...)."""
+    (``array_resize`` -> ``list_resize``, ``reduce`` -> ``list_reduce``, ...): the ones known
+    here plus those the running DuckDB lists."""
     canonical = set(_SIZED) | set(_RANGES) | _FORMATS | _ACCUMULATORS
-    names = {name: name for name in canonical}
-    rows = con.execute("SELECT DISTINCT function_name, alias_of FROM duckdb_functions() "
-                       "WHERE alias_of IS NOT NULL").fetchall()
+    names = {name: name for name in canonical} | _KNOWN_ALIASES
+    try:
+        rows = con.execute("SELECT DISTINCT function_name, alias_of FROM duckdb_functions() "
+                           "WHERE alias_of IS NOT NULL").fetchall()
+    except error:  # a DuckDB without the alias_of column: the known aliases only
+        rows = []
     for name, alias_of in rows:
         if alias_of in canonical:
             names[name.lower()] = alias_of
@@ -356,7 +363,7 @@ class _Connection:
     def __init__(self, duckdb: Any, table: Any, limits: SqlLimits):
         self._duckdb = duckdb
         self.con = duckdb.connect(":memory:", config=_config(duckdb, limits))
-        self.aliases = _aliases(self.con)
+        self.aliases = _aliases(self.con, duckdb.Error)
         self.con.execute("SET lock_configuration = true")
         self.relation = self.con.from_arrow(table)
         self._lock = threading.Lock()
