@@ -248,12 +248,20 @@ def _aliases(con: Any, error: type[Exception]) -> dict[str, str]:
     return names
 
 
+def _integer(text: str) -> int:
+    """``text`` (digits, maybe a sign) as an int; past 18 digits just "too large" (Python refuses
+    to convert over 4,300 digits, and any such size is refused anyway)."""
+    digits = text.lstrip("-")
+    value = int(digits) if len(digits) <= 18 else 10**18
+    return -value if text.startswith("-") else value
+
+
 def _int_literal(node: Any) -> int | None:
     """The value of an integer literal node of DuckDB's parse tree, else None."""
     if isinstance(node, dict) and node.get("class") == "CONSTANT":
         text = str((node.get("literal") or {}).get("text", ""))
         if re.fullmatch(r"-?\d+", text):
-            return int(text)
+            return _integer(text)
     return None
 
 
@@ -303,7 +311,7 @@ def _size_of(name: str, args: list[Any]) -> int | str:
     text = str(fmt["literal"].get("text", ""))
     if _DYNAMIC_WIDTH.search(text):
         return "cannot take its width from an argument"
-    return max([int(d) for d in _DIGITS.findall(text)] + [1])
+    return max([_integer(d) for d in _DIGITS.findall(text)] + [1])
 
 
 def check_sizes(tree: Any, where: str, aliases: Mapping[str, str]) -> None:
