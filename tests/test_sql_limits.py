@@ -165,9 +165,12 @@ def test_a_late_timer_never_interrupts_the_next_filter():
     c.count(CHEAP)
     conn = _Connection(c._sql._duckdb, c._sql._table, SqlLimits())
     first = conn.start(60)
+    # The timer's thread holds the connection weakly: holding the last reference, it would
+    # destroy the DuckDB connection in a daemon thread, which aborts the process at exit.
+    assert getattr(first.function, "__self__", None) is not conn and conn not in first.args
     conn.stop(first)
     second = conn.start(60)
-    conn._expire(1)  # the first filter's timer, firing late (after the second started)
+    conn.expire(1)  # the first filter's timer, firing late (after the second started)
     try:
         rows = conn.relation.filter(SLOW.replace("range(20000) b", "range(2) b")).project('"__mcindex_row__"')
         assert len(rows.fetchnumpy()["__mcindex_row__"]) > 0

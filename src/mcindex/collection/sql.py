@@ -63,6 +63,7 @@ import math
 import re
 import threading
 import time
+import weakref
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -385,7 +386,10 @@ class _Connection:
             self._count += 1
             self._running = self._count
             self.expired = False
-        timer = threading.Timer(max(seconds, 0.0), self._expire, args=(self._count,))
+        # The timer holds the connection weakly: were it to hold the last reference, the DuckDB
+        # connection would be destroyed in the timer's daemon thread, and one doing that while
+        # the interpreter exits aborts the process (Python ends such threads mid-C++).
+        timer = threading.Timer(max(seconds, 0.0), _expire, args=(weakref.ref(self), self._count))
         timer.daemon = True
         timer.start()
         return timer
@@ -397,7 +401,8 @@ class _Connection:
         timer.cancel()
         return self.expired
 
-    def _expire(self, number: int) -> None:
+    def expire(self, number: int) -> None:
+        """Interrupt filter ``number`` if it is still running."""
         with self._lock:
             if self._running == number:  # a late timer never interrupts the next filter
                 self.expired = True
@@ -411,6 +416,12 @@ class _Connection:
 
     def close(self) -> None:
         self.con.close()
+
+
+def _expire(ref: weakref.ref[_Connection], number: int) -> None:
+    conn = ref()
+    if conn is not None:
+        conn.expire(number)
 
 
 class _Pool:
