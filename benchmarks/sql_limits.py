@@ -3,7 +3,7 @@ runs (in-process and over HTTP), and the peak memory of hostile filters.
 
     python benchmarks/sql_limits.py latency            # in-process and HTTP, 1,500 rows
     python benchmarks/sql_limits.py memory             # each hostile filter in a fresh process
-    python benchmarks/sql_limits.py latency --rows 1000000
+    python benchmarks/sql_limits.py filters --rows 1000000  # ordinary filters, no index built
 
 ``latency`` builds a collection with price / category / tags columns and runs the 82-character
 cross join of the issue (``SLOW``) under the default limits (1 s, 256 MiB, 4 connections):
@@ -11,7 +11,9 @@ alone; then with a cheap SQL filter (``price < 50``) and a cheap predicate searc
 another in another thread (the median of up to 100 against the median of 100 alone); then the
 same over HTTP with ``mcindex.serve.make_app`` on a uvicorn server on loopback, plus eight slow
 requests at once. ``memory`` runs each filter of ``HOSTILE`` in a child process and reports
-its peak RSS above the RSS before the filter (VmHWM, reset first) and how it ended. Linux only.
+its peak RSS above the RSS before the filter (VmHWM, reset first) and how it ended. ``filters``
+times ordinary filters (``ORDINARY``) over ``--rows`` rows (the median of 10, ms), the scale
+the default time budget is set against. Linux only.
 """
 
 from __future__ import annotations
@@ -45,15 +47,41 @@ HOSTILE = {
 }
 
 
+ORDINARY = [
+    "price < 50",
+    "price < 50 AND category = 'shoes'",
+    "list_contains(tags, 'sale') AND price BETWEEN 10 AND 20",
+    "category IN ('hats', 'bags') OR lower(category) LIKE 'sh%'",
+]
+
+
+def attributes(rows: int) -> dict[str, Any]:
+    rng = np.random.default_rng(0)
+    tags = np.array([[], ["sale"], ["new"], ["sale", "eco"]], dtype=object)
+    return {"price": rng.uniform(0, 100, rows), "category": rng.choice(["shoes", "hats", "bags"], rows),
+            "tags": list(tags[rng.integers(0, len(tags), rows)])}
+
+
+def filters(rows: int) -> dict[str, Any]:
+    """Median ms of each ordinary filter over ``rows`` rows (the attribute columns alone)."""
+    from mcindex.collection.sql import SqlFilter
+    from mcindex.collection.table import build_columns, read_attributes
+
+    sql = SqlFilter(build_columns(read_attributes(attributes(rows)), rows, None), rows)
+    out: dict[str, Any] = {"rows": rows}
+    for where in ORDINARY:
+        sql.compile(where)
+        out[where] = {"ms": 1e3 * statistics.median(timed(lambda: sql.compile(where)) for _ in range(10)),
+                      "matches": sql.compile(where).count()}
+    return out
+
+
 def collection(rows: int) -> Any:
     from mcindex import Collection
 
-    rng = np.random.default_rng(0)
-    attrs = {"price": rng.uniform(0, 100, rows), "category": rng.choice(["shoes", "hats", "bags"], rows),
-             "tags": [list(rng.choice(["sale", "new", "eco"], rng.integers(0, 3), replace=False))
-                      for _ in range(rows)]}
-    vectors = rng.standard_normal((rows, 16)).astype(np.float32)
-    return Collection.build(vectors, attrs, metric="l2", threads=2, progress=False, calibrate=False, stats_sample=0)
+    vectors = np.random.default_rng(1).standard_normal((rows, 16)).astype(np.float32)
+    return Collection.build(vectors, attributes(rows), metric="l2", threads=2, progress=False, calibrate=False,
+                            stats_sample=0)
 
 
 def timed(fn: Callable[[], Any]) -> float:
@@ -180,14 +208,14 @@ def memory(rows: int) -> dict[str, Any]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("what", choices=["latency", "memory", "_one"])
+    parser.add_argument("what", choices=["latency", "memory", "filters", "_one"])
     parser.add_argument("--rows", type=int, default=1500)
     parser.add_argument("--where", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.what == "_one":
         print(json.dumps(one_filter(args.where, args.rows)))
         return
-    result = latency(args.rows) if args.what == "latency" else memory(args.rows)
+    result = {"latency": latency, "memory": memory, "filters": filters}[args.what](args.rows)
     print(json.dumps(result, indent=1, default=float))
 
 
