@@ -80,6 +80,52 @@ def test_the_memory_limit_stops_a_memory_heavy_filter_and_the_next_filter_works(
     assert c.count(CHEAP) == expected(CHEAP)
 
 
+def test_a_budget_that_runs_out_between_duckdb_calls_still_stops_the_filter(monkeypatch):
+    """The timer fires after the guard's parse and before DuckDB runs the filter: DuckDB
+    forgets an interrupt sent between its calls, so it is repeated until the filter stops
+    (sent once, the cross join ran its full 4-6 s)."""
+    from mcindex.collection import sql
+
+    budget = 0.1
+    parse = sql._Connection.parse
+
+    def slow_parse(self, text):
+        tree = parse(self, text)
+        time.sleep(budget * 1.5)  # the timer fires here, while DuckDB is idle
+        return tree
+
+    c = fresh()
+    c.count(CHEAP)  # DuckDB imported, the Arrow table built: the setup is not what is timed
+    monkeypatch.setattr(sql._Connection, "parse", slow_parse)
+    c.sql_limits = SqlLimits(time_budget=budget)
+    start = time.perf_counter()
+    with pytest.raises(FilterLimitError, match=r"time budget of 0\.1 s$"):
+        c.count(SLOW)
+    assert time.perf_counter() - start < budget * 1.5 + MARGIN
+
+
+def test_more_slow_filters_than_connections_all_end_within_the_budget():
+    c = fresh(SqlLimits(time_budget=0.5, connections=2))
+    c.count(CHEAP)
+    errors: list[str] = []
+
+    def slow():
+        try:
+            c.count(SLOW)
+        except FilterLimitError as exc:
+            errors.append(str(exc))
+
+    workers = [threading.Thread(target=slow) for _ in range(5)]
+    start = time.perf_counter()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    elapsed = time.perf_counter() - start
+    assert len(errors) == 5 and elapsed < 0.5 + MARGIN, (elapsed, errors)
+    assert any("waiting for one of the collection's 2 DuckDB connections" in e for e in errors), errors
+
+
 def test_new_limits_apply_to_the_next_filter():
     c = fresh()
     assert c.count(CHEAP) == expected(CHEAP)

@@ -156,7 +156,8 @@ class SqlLimits:
 
     Attributes:
         time_budget: seconds for one where string, from the call to the Bitmap: waiting for a
-            connection, running, fetching and converting. Default 1 s: an ordinary filter
+            connection, running, fetching and converting (not the one-time setup: the Arrow
+            table on the first filter, a new connection). Default 1 s: an ordinary filter
             over a million rows takes milliseconds to tens of milliseconds, and a request
             that waits longer has usually lost its client.
         memory_limit: bytes DuckDB may hold for one filter (its ``memory_limit``, per
@@ -401,12 +402,14 @@ class _Connection:
         timer.cancel()
         return self.expired
 
-    def expire(self, number: int) -> None:
-        """Interrupt filter ``number`` if it is still running."""
+    def expire(self, number: int) -> bool:
+        """Interrupt filter ``number`` if it is still running; whether it was."""
         with self._lock:
-            if self._running == number:  # a late timer never interrupts the next filter
-                self.expired = True
-                self.con.interrupt()
+            if self._running != number:  # a late timer never interrupts the next filter
+                return False
+            self.expired = True
+            self.con.interrupt()
+            return True
 
     def parse(self, sql: str) -> Any:
         """DuckDB's parse tree of ``sql`` (a dict), or None when it does not parse."""
@@ -418,10 +421,19 @@ class _Connection:
         self.con.close()
 
 
+_REINTERRUPT = 0.005  # seconds between interrupts of a filter past its budget
+
+
 def _expire(ref: weakref.ref[_Connection], number: int) -> None:
-    conn = ref()
-    if conn is not None:
-        conn.expire(number)
+    """Interrupt filter ``number`` until it stops. Once is not enough: DuckDB forgets an
+    interrupt that arrives between two of its calls (the guard's parse, the bind, the fetch),
+    and the next call would run to its end (the issue's cross join: 4-6 s)."""
+    while True:
+        conn = ref()
+        if conn is None or not conn.expire(number):
+            return
+        del conn  # never hold the connection while sleeping (see _Connection.start)
+        time.sleep(_REINTERRUPT)
 
 
 class _Pool:
@@ -435,20 +447,21 @@ class _Pool:
         self._closed = False
         self._cond = threading.Condition()
 
-    def acquire(self, deadline: float) -> _Connection | None:
-        """An idle connection, a new one while fewer than ``size`` are open, or None when
-        none is freed before ``deadline`` (``time.monotonic()``)."""
+    def acquire(self, deadline: float) -> tuple[_Connection | None, bool]:
+        """``(connection, opened)``: an idle connection, a new one (``opened``) while fewer
+        than ``size`` are open, or None when none is freed before ``deadline``
+        (``time.monotonic()``)."""
         with self._cond:
             while not self._idle and self._opened >= self._size:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    return None
+                    return None, False
                 self._cond.wait(remaining)
             if self._idle:
-                return self._idle.pop()
+                return self._idle.pop(), False
             self._opened += 1
         try:
-            return self._make()
+            return self._make(), True
         except BaseException:
             with self._cond:
                 self._opened -= 1
@@ -530,8 +543,13 @@ class SqlFilter:
         text = check_where(where)
         pool, limits = self._ensure()  # the first call builds the Arrow table: not timed
         deadline = time.monotonic() + limits.time_budget
-        conn = pool.acquire(deadline)
+        conn, opened = pool.acquire(deadline)
         if conn is None:
+            raise _time_error(where, limits, waiting=True)
+        if opened:  # opening a connection (a few ms, once) is setup, like the table: not timed
+            deadline = time.monotonic() + limits.time_budget
+        elif time.monotonic() >= deadline:  # freed just in time: no budget is left to run in
+            pool.release(conn)
             raise _time_error(where, limits, waiting=True)
         try:
             timer = conn.start(deadline - time.monotonic())
