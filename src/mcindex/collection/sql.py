@@ -25,8 +25,10 @@ when one is exceeded). A where string can ask for unbounded work (a cross join o
 ``range(20000)``), so every SQL filter runs under:
 
 * a **time budget** (default 1 s) for the whole call: waiting for a connection, parsing,
-  running, fetching and converting the rows. A timer interrupts DuckDB
-  (``connection.interrupt()``) when it runs out; DuckDB stops at its next vector of rows;
+  running, fetching and converting the rows (not the one-time setup: the Arrow table, opening
+  a connection). A timer interrupts DuckDB (``connection.interrupt()``) when it runs out, and
+  every 5 ms after until the filter stops (DuckDB forgets an interrupt that arrives between
+  its calls); DuckDB stops at its next vector of rows;
 * a **memory limit** (default 256 MiB) per connection: DuckDB's ``memory_limit``, with no
   temporary directory, so nothing spills to disk. It bounds what DuckDB's buffer manager holds
   (hash tables, joins, aggregates such as ``string_agg`` and ``list``, recursive CTEs);
