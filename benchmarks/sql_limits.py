@@ -43,7 +43,10 @@ HOSTILE = {
                                              "WHERE length(s) < 2000000000) SELECT max(length(s)) FROM t) > 0",
     "repeat('x', 300000000) (size guard)": "length(repeat('x', 300000000)) > 0",
     "lpad per row (size guard)": "length(lpad(category, 1000000, 'x')) > 0",
-    "hex nested 16 times (not bounded)": "length(" + "hex(" * 16 + "category" + ")" * 16 + ") > 0",
+    "hex nested 16 times (size guard)": "length(" + "hex(" * 16 + "category" + ")" * 16 + ") > 0",
+    "hex nested 13 times (allowed: 8,192 times longer)": "length(" + "hex(" * 13 + "category" + ")" * 13 + ") > 0",
+    "a 0.5 MB sub-query result joined to every row (not bounded)":
+        "length((SELECT string_agg(r.range::VARCHAR, '') FROM range(100000) r) || category) > 0",
 }
 
 

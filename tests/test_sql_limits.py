@@ -162,7 +162,17 @@ REFUSED = [
     ("length(printf('%*d', 100000000, 1)) > 0", "printf cannot take its width from an argument"),
     ("length(format('{:>10000000}', category)) > 0", "format asks for a size of 10,000,000"),
     ("length(format(category, 1)) > 0", "format needs a literal format string"),
-    ("length(repeat(repeat(category, 1000), 1000)) > 0", "times the sizes before it: 1,000,000"),
+    ("length(repeat(repeat(category, 1000), 1000)) > 0", "(with the others in this where string, 1,000,000)"),
+    ("length(" + "hex(" * 14 + "category" + ")" * 14 + ") > 0", "hex can make a value 2 times longer (with the "
+     "others in this where string, 16,384 times)"),                       # 16 deep: 816 MB over 1,500 rows
+    ("length(to_binary(to_binary(to_binary(to_binary(to_binary(category)))))) > 0",
+     "to_binary can make a value 8 times longer (with the others in this where string, 32,768 times)"),
+    ("length(replace(replace(replace(replace(category, 's', 'ssssssssss'), 's', 'ssssssssss'), 's', "
+     "'ssssssssss'), 's', 'ssssssssss')) > 0", "replace can make a value 21 times longer"),
+    ("length(regexp_replace(regexp_replace(regexp_replace(category, '', '" + "x" * 20 + "', 'g'), '', '" + "x" * 20
+     + "', 'g'), '', '" + "x" * 20 + "', 'g')) > 0", "regexp_replace can make a value 41 times longer"),
+    ("replace(category, 's', category) = ''", "replace needs its replacement as a string literal"),
+    ("length(to_json(to_json(to_json(to_json(to_json(to_json(category))))))) > 0", "to_json can make a value 6"),
     ("len(list_transform(range(1000), lambda i: repeat(category, 1000))) > 0", "1,000,000"),  # siblings multiply
     ("length('x'.repeat(300000000)) > 0", "repeat asks"),                                        # method syntax
     ("length(main.repeat('x', 300000000)) > 0", "repeat asks"),                                  # qualified
@@ -193,6 +203,10 @@ ALLOWED = [
     ("list_contains(range(10), stock)", col("stock") < 10),
     ("list_contains(generate_series(10, 20), stock)", col("stock").between(10, 20)),
     ("(SELECT count(*) FROM range(100000)) > 5 AND price < 50", col("price") < 50),  # a table streams: timed only
+    ("hex(category) = '73686F6573' OR to_json(category) = '\"hats\"'", col("category").isin(["shoes", "hats"])),
+    ("replace(replace(category, 'h', ''), 's', '') = 'oe'", col("category") == "shoes"),
+    ("regexp_replace(category, '[aeiou]', '', 'g') = 'hts'", col("category") == "hats"),
+    ("length(" + "hex(" * 13 + "category" + ")" * 13 + ") > 0", col("category").not_null()),  # 8,192 times
 ]
 
 

@@ -38,16 +38,20 @@ when one is exceeded). A where string can ask for unbounded work (a cross join o
   anything runs. ``repeat``, ``lpad``, ``rpad``, ``list_resize``, ``to_base`` and
   ``equi_width_bins`` must get their size as an integer literal, ``range`` and
   ``generate_series`` (as values; as tables in ``FROM`` they stream and are timed) integer
-  literal bounds, ``printf`` and ``format`` a literal format string, and the sizes in one
-  where string multiply to at most :data:`MAX_SIZE` (10,000). Accumulating lambdas
-  (``list_reduce``) are refused: one can double a value at every step. The guard reads the
-  expression as DuckDB's own parser does (``json_serialize_sql``).
+  literal bounds, ``printf`` and ``format`` a literal format string. Functions that make a
+  value several times longer count with their factor (``hex`` 2, ``bin`` 8, ``to_base64`` 2,
+  ``url_encode`` 3, ``to_json`` and ``json_quote`` 6; ``replace`` and ``regexp_replace``
+  twice their literal replacement's length plus one), since nested they grow a value
+  exponentially. All these sizes and factors in one where string multiply to at most
+  :data:`MAX_SIZE` (10,000). Accumulating lambdas (``list_reduce``) are refused: one can
+  double a value at every step. The guard reads the expression as DuckDB's own parser does
+  (``json_serialize_sql``).
 
-What the limits do not bound: functions that lengthen a string by a factor (``replace``,
-``hex``, ``to_json``) nested many times, or one large sub-query result combined with every
-row, build their values inside one 2,048-row vector of DuckDB, outside its memory limit and
-before the interrupt is looked at; run a server with a process memory cap (a cgroup, Ray's
-memory monitor) where hostile users matter.
+What the limits do not bound: one large sub-query result combined with every row (``(SELECT
+string_agg(...) ...) || category``), or a lengthening function the guard does not list, builds
+its values inside one 2,048-row vector of DuckDB, outside its memory limit and before the
+interrupt is looked at; run a server with a process memory cap (a cgroup, Ray's memory
+monitor) where hostile users matter.
 
 Concurrency: each collection keeps up to ``SqlLimits.connections`` DuckDB databases, each
 with one thread and its own memory limit, all scanning the one Arrow table (zero-copy). A
@@ -228,18 +232,24 @@ _SIZED = {"repeat": 1, "lpad": 1, "rpad": 1, "list_resize": 1, "to_base": 2, "eq
 _RANGES = {"range": 0, "generate_series": 1}  # name -> 1 when the stop is included
 _FORMATS = {"printf", "format"}
 _ACCUMULATORS = {"list_reduce"}
+# functions whose result can be this many times longer than their input: nested, they grow a
+# value exponentially (hex 16 deep: 65,536 times, 816 MB over 1,500 rows)
+_FACTORS = {"hex": 2, "bin": 8, "to_base64": 2, "url_encode": 3, "to_json": 6, "json_quote": 6,
+            "array_to_json": 6, "row_to_json": 6}
+_REPLACES = {"replace": 2, "regexp_replace": 2}  # -> position of the replacement text
 _DIGITS = re.compile(r"\d+")
 _DYNAMIC_WIDTH = re.compile(r"\*|\{[^{}]*:[^{}]*\{")  # printf's '*', fmt's '{:{}}'
 
 
-_KNOWN_ALIASES = {"array_resize": "list_resize", "array_reduce": "list_reduce", "reduce": "list_reduce"}
+_KNOWN_ALIASES = {"array_resize": "list_resize", "array_reduce": "list_reduce", "reduce": "list_reduce",
+                  "to_hex": "hex", "to_binary": "bin", "base64": "to_base64"}
 
 
 def _aliases(con: Any, error: type[Exception]) -> dict[str, str]:
     """Every name DuckDB knows for the guarded functions -> the canonical name
     (``array_resize`` -> ``list_resize``, ``reduce`` -> ``list_reduce``, ...): the ones known
     here plus those the running DuckDB lists."""
-    canonical = set(_SIZED) | set(_RANGES) | _FORMATS | _ACCUMULATORS
+    canonical = set(_SIZED) | set(_RANGES) | _FORMATS | _ACCUMULATORS | set(_FACTORS) | set(_REPLACES)
     names = {name: name for name in canonical} | _KNOWN_ALIASES
     try:
         rows = con.execute("SELECT DISTINCT function_name, alias_of FROM duckdb_functions() "
@@ -266,6 +276,15 @@ def _int_literal(node: Any) -> int | None:
         text = str((node.get("literal") or {}).get("text", ""))
         if re.fullmatch(r"-?\d+", text):
             return _integer(text)
+    return None
+
+
+def _string_literal(node: Any) -> str | None:
+    """The text of a string literal node of DuckDB's parse tree, else None."""
+    if isinstance(node, dict) and node.get("class") == "CONSTANT":
+        literal = node.get("literal") or {}
+        if literal.get("kind") in ("STRING", "VARCHAR"):
+            return str(literal.get("text", ""))
     return None
 
 
@@ -297,6 +316,13 @@ def _size_of(name: str, args: list[Any]) -> int | str:
     """The size a call of the guarded function ``name`` asks for, or why it cannot be told."""
     if name in _ACCUMULATORS:
         return "is not allowed: its accumulator can double a value at every step"
+    if name in _FACTORS:
+        return _FACTORS[name]
+    if name in _REPLACES:
+        pos = _REPLACES[name]
+        text = _string_literal(args[pos]) if len(args) > pos else ""
+        # each character can become the replacement plus itself: empty matches come between them
+        return "needs its replacement as a string literal" if text is None else 2 * len(text) + 1
     if name in _SIZED:
         pos = _SIZED[name]
         size = _int_literal(args[pos]) if len(args) > pos else 1
@@ -308,11 +334,9 @@ def _size_of(name: str, args: list[Any]) -> int | str:
         start, stop, step = ([0] + bounds + [1])[-3:] if len(bounds) == 1 else (bounds + [1])[:3]
         stop += _RANGES[name] * (1 if step > 0 else -1)
         return max(len(range(start, stop, step)) if step else 0, 1)
-    fmt = args[0] if args else None
-    if not (isinstance(fmt, dict) and fmt.get("class") == "CONSTANT"
-            and (fmt.get("literal") or {}).get("kind") in ("STRING", "VARCHAR")):
+    text = _string_literal(args[0]) if args else None
+    if text is None:
         return "needs a literal format string"
-    text = str(fmt["literal"].get("text", ""))
     if _DYNAMIC_WIDTH.search(text):
         return "cannot take its width from an argument"
     return max([_integer(d) for d in _DIGITS.findall(text)] + [1])
@@ -333,9 +357,12 @@ def check_sizes(tree: Any, where: str, aliases: Mapping[str, str]) -> None:
                                    f"{MAX_SIZE:,})", "size", MAX_SIZE)
         product *= size
         if product > MAX_SIZE:
-            before = f" (times the sizes before it: {product:,})" if product != size else ""
-            raise FilterLimitError(f"where {where!r}: {spelled} asks for a size of {size:,}{before}; the SQL size "
-                                   f"guard allows at most {MAX_SIZE:,} in one where string", "size", MAX_SIZE)
+            grows = name in _FACTORS or name in _REPLACES
+            what = f"can make a value {size:,} times longer" if grows else f"asks for a size of {size:,}"
+            total = f" (with the others in this where string, {product:,}{' times' if grows else ''})" \
+                if product != size else ""
+            raise FilterLimitError(f"where {where!r}: {spelled} {what}{total}; the SQL size guard allows at most "
+                                   f"{MAX_SIZE:,} in one where string", "size", MAX_SIZE)
 
 
 # ---- connections -------------------------------------------------------------------------------
