@@ -368,18 +368,18 @@ def check_sizes(tree: Any, where: str, aliases: Mapping[str, str]) -> None:
 # ---- connections -------------------------------------------------------------------------------
 def _config(duckdb: Any, limits: SqlLimits) -> dict[str, Any]:
     """The settings of every connection: private, in memory, one thread, no disk, no extensions.
-    Settings an older DuckDB lacks (``async_threads``) are left out."""
-    wanted = {
+    ``async_threads`` (newer DuckDBs) only where DuckDB knows it; the others are required."""
+    config: dict[str, Any] = {
         "enable_external_access": False,
         "autoinstall_known_extensions": False,
         "autoload_known_extensions": False,
         "threads": 1,                    # one core per filter: a slow one cannot take them all
-        "async_threads": 0,              # I/O threads: none is needed, and each costs a thread
         "memory_limit": f"{limits.memory_limit // 1024}KiB",
         "temp_directory": "",            # nothing spills to disk: over the limit is an error
     }
-    known = _known_settings(duckdb)
-    return {k: v for k, v in wanted.items() if k in known}
+    if "async_threads" in _known_settings(duckdb):
+        config["async_threads"] = 0      # I/O threads: none is needed, and each costs a thread
+    return config
 
 
 _SETTINGS: set[str] = set()
@@ -400,7 +400,6 @@ class _Connection:
     filter at a time. Its timer interrupts only the filter it was started for."""
 
     def __init__(self, duckdb: Any, table: Any, limits: SqlLimits):
-        self._duckdb = duckdb
         self.con = duckdb.connect(":memory:", config=_config(duckdb, limits))
         self.aliases = _aliases(self.con, duckdb.Error)
         self.con.execute("SET lock_configuration = true")
