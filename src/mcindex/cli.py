@@ -626,6 +626,10 @@ def _run_serve(args: argparse.Namespace) -> int:
         given = [f"--{name.replace('_', '-')}" for name in _RAY_ONLY if getattr(args, name) is not None]
         if given:
             raise UsageError(f"{', '.join(given)} need --ray (without it one process serves, on every core)")
+    sql_limits = _sql_limits(args)
+    if sql_limits is not None and kind == "sharded":
+        raise UsageError("--sql-time-budget, --sql-memory-mb and --sql-connections apply to a collection "
+                         "directory; a sharded collection's shards apply the defaults")
     for module in ("fastapi", "uvicorn") + (("ray",) if use_ray else ()):
         require(module, "mcindex serve")  # ImportError naming the extra: one line, exit 2
     if use_ray:
@@ -641,11 +645,7 @@ def _run_serve(args: argparse.Namespace) -> int:
         options["max_k"] = args.max_k
     if args.max_body_mb is not None:
         options["max_body_bytes"] = max(1, int(args.max_body_mb * (1 << 20)))
-    sql_limits = _sql_limits(args)
     if sql_limits is not None:
-        if kind == "sharded":
-            raise UsageError("--sql-time-budget, --sql-memory-mb and --sql-connections apply to a collection "
-                             "directory; a sharded collection's shards apply the defaults")
         options["sql_limits"] = sql_limits
     path = os.path.abspath(args.path)
     if not use_ray:
