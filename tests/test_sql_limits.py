@@ -123,7 +123,23 @@ def test_more_slow_filters_than_connections_all_end_within_the_budget():
         w.join()
     elapsed = time.perf_counter() - start
     assert len(errors) == 5 and elapsed < 0.5 + MARGIN, (elapsed, errors)
-    assert any("waiting for one of the collection's 2 DuckDB connections" in e for e in errors), errors
+    assert all("exceeded the SQL time budget of 0.5 s" in e for e in errors), errors
+
+
+def test_waiting_for_a_busy_connection_counts_against_the_budget():
+    c = fresh(SqlLimits(time_budget=0.2, connections=1))
+    c.count(CHEAP)
+    pool, _ = c._sql._ensure()
+    held, _ = pool.acquire(time.monotonic() + 1)  # as a filter running elsewhere would
+    try:
+        start = time.perf_counter()
+        with pytest.raises(FilterLimitError, match=r"exceeded the SQL time budget of 0\.2 s waiting for one of "
+                                                   r"the collection's 1 DuckDB connection \(all busy\)$"):
+            c.count(CHEAP)
+        assert 0.2 <= time.perf_counter() - start < 0.2 + MARGIN
+    finally:
+        pool.release(held)
+    assert c.count(CHEAP) == expected(CHEAP)
 
 
 def test_new_limits_apply_to_the_next_filter():
