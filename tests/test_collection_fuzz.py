@@ -646,8 +646,9 @@ def npz_array_edit(files, path: str, op: str, k: int, index: int, value: int, al
         else:
             flat[index % flat.size] = np.array(value).astype(arr.dtype, casting="unsafe")
     elif op == "dtype":
-        arr = arr.astype(ALT_DTYPES[alt % len(ALT_DTYPES)]) if arr.dtype.kind != "M" or alt % 3 else \
-            arr.view(np.int64)
+        with np.errstate(invalid="ignore"):  # NaN to an integer type: whatever value, it is the point
+            arr = arr.astype(ALT_DTYPES[alt % len(ALT_DTYPES)]) if arr.dtype.kind != "M" or alt % 3 else \
+                arr.view(np.int64)
     elif op == "truncate":
         arr = arr[:-1 - index % 3]
     elif op == "extend":

@@ -80,7 +80,6 @@ import os
 import re
 import secrets
 import shutil
-import stat
 import sys
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -92,6 +91,7 @@ try:  # POSIX: a writer holds a lock on its temporary directory (see _remove_sta
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+from .. import _files
 from ._optional import available, require
 from .columns import KINDS, Column, column_class
 from .ids import ExternalIds
@@ -154,57 +154,32 @@ def short(value: Any, limit: int = 80) -> str:
 # edits a file can recompute them. So everything below checks what it reads as if it came from an
 # attacker: the type of every file before it is opened, lengths against sizes before allocating,
 # JSON depth before parsing.
-_FILE_TYPES = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
-               (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
-               (stat.S_ISLNK, "a symbolic link"))
-
-
-def _not_regular(mode: int) -> str | None:
-    """What a file of ``mode`` is when it is not a regular file, else None."""
-    if stat.S_ISREG(mode):
-        return None
-    return next((name for test, name in _FILE_TYPES if test(mode)), "not a regular file")
-
-
 def check_regular(path: str) -> os.stat_result:
     """``lstat`` of ``path``, which must be a regular file and not a symbolic link.
 
     A FIFO would block the reader forever and a device could be endless; a symlink could make a
     collection read a file outside its directory. Raises FileNotFoundError when ``path`` is
     missing (callers say what is missing), CollectionFormatError otherwise."""
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        raise
-    except OSError as exc:
-        raise CollectionFormatError(f"{path}: cannot read it: {exc.strerror}") from None
-    what = _not_regular(st.st_mode)
-    if what is not None:
-        raise CollectionFormatError(f"{path}: is {what}, not a regular file; refusing to read it "
-                                    f"(collection files must be regular files inside the directory)")
-    return st
+    return _regular(_files.check_regular, path)
 
 
 def open_regular(path: str) -> Any:
-    """``path`` opened for binary reading after :func:`check_regular`.
-
-    Opened with ``O_NONBLOCK | O_NOFOLLOW`` and checked again with ``fstat``, so a file swapped
-    for a FIFO or a symlink between the check and the open cannot block or redirect the read.
+    """``path`` opened for binary reading after :func:`check_regular`, non-blocking and without
+    following a link, and checked again on the descriptor (:func:`mcindex._files.open_regular`),
+    so a file swapped for a FIFO or a symlink in between cannot block or redirect the read.
     Raises CollectionFormatError (FileNotFoundError when ``path`` is missing)."""
-    st = check_regular(path)
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+    return _regular(_files.open_regular, path)
+
+
+def _regular(fn: Any, path: str) -> Any:
     try:
-        fd = os.open(path, flags)
-    except OSError as exc:
-        raise CollectionFormatError(f"{path}: cannot open it: {exc.strerror}") from None
-    try:
-        now = os.fstat(fd)
-        if not stat.S_ISREG(now.st_mode) or not os.path.samestat(st, now):
-            raise CollectionFormatError(f"{path}: changed while it was being opened; refusing to read it")
-        return os.fdopen(fd, "rb")
-    except BaseException:
-        os.close(fd)
+        return fn(path, CollectionFormatError, follow_symlinks=False)
+    except FileNotFoundError:
         raise
+    except IsADirectoryError:
+        raise CollectionFormatError(f"{path}: a directory, not a regular file; refusing to read it") from None
+    except OSError as exc:
+        raise CollectionFormatError(f"{path}: cannot read it: {exc.strerror}") from None
 
 
 def read_regular(path: str, max_bytes: int) -> bytes:
