@@ -190,3 +190,28 @@ def test_serve_without_ray_listens_on_the_given_host_only(saved):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_sql_limit_flags_reach_the_app(capsys, monkeypatch, saved, tmp_path):
+    pytest.importorskip("fastapi")
+    pytest.importorskip("uvicorn")
+    import mcindex.serve.local as local
+    from mcindex import SqlLimits
+
+    seen = []
+    monkeypatch.setattr(local, "run_local", lambda path, **kwargs: seen.append(kwargs["app_options"]))
+    assert run(capsys, ["serve", saved / "shop.mcc"])[0] == 0
+    assert "sql_limits" not in seen[-1]  # the collection keeps its own (the defaults)
+    argv = ["serve", saved / "shop.mcc", "--sql-time-budget", "0.5", "--sql-memory-mb", "64", "--sql-connections", "2"]
+    assert run(capsys, argv)[0] == 0
+    assert seen[-1]["sql_limits"] == SqlLimits(time_budget=0.5, memory_limit=64 << 20, connections=2)
+    assert run(capsys, ["serve", saved / "shop.mcc", "--sql-connections", "8"])[0] == 0
+    assert seen[-1]["sql_limits"] == SqlLimits(connections=8)
+    for flags, message in ([["--sql-memory-mb", "0.5"], "--sql-memory-mb must be at least 1"],
+                           [["--sql-time-budget", "5000"], "time_budget must be a number of seconds in (0, 3600]"],
+                           [["--sql-connections", "0"], "positive integer"]):
+        code, out, err = run(capsys, ["serve", saved / "shop.mcc", *flags])
+        assert code == 2 and out == "" and err.count("\n") == 1 and message in err, err
+    (tmp_path / "manifest.json").write_text(json.dumps({"format": "mcindex-sharded-collection", "shards": []}))
+    code, _, err = run(capsys, ["serve", tmp_path, "--sql-time-budget", "2"])
+    assert code == 2 and "a sharded collection's shards apply the defaults" in err and err.count("\n") == 1

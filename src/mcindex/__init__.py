@@ -17,13 +17,14 @@ from .index import Index
 
 __version__ = "0.1.0"
 
-__all__ = ["Bitmap", "Collection", "ExactIndex", "Index", "col", "exact_search", "release_memory", "simd_level",
-           "__version__", "datasets", "workloads", "evaluate"]
+__all__ = ["Bitmap", "Collection", "ExactIndex", "FilterLimitError", "Index", "SqlLimits", "col", "exact_search",
+           "release_memory", "simd_level", "__version__", "datasets", "workloads", "evaluate"]
 
 _SUBMODULES = {"datasets", "workloads", "evaluate", "bench", "cli", "demo", "filters", "collection",
                "workloads_attributes"}
 # Names re-exported lazily from a submodule: name -> submodule.
-_LAZY_NAMES = {"Collection": "collection", "col": "collection"}
+_LAZY_NAMES = {"Collection": "collection", "col": "collection", "SqlLimits": "collection",
+               "FilterLimitError": "collection"}
 
 
 def simd_level() -> str:

@@ -409,7 +409,10 @@ examples:
 --where takes one SQL expression over the attribute columns, evaluated by DuckDB
 (pip install "mcindex[sql]"): numeric columns are numbers or TIMESTAMPs, categorical ones
 VARCHAR, multi_label and keywords columns VARCHAR[] (list_contains, list_has_any,
-list_has_all). Rows whose value is NULL never match. Statements (';') are refused.
+list_has_all). Rows whose value is NULL never match. Statements (';') are refused. The
+filter runs under a time budget and a memory limit (--sql-time-budget, --sql-memory-mb);
+over either, or asking a function for a value over the size guard (repeat('x', 10**8)), is an
+error naming the limit.
 QUERIES: .npy, .fvecs, .bvecs, .hdf5 (dataset 'test') or .parquet (--vector-column).
 Output: one line per result (query from 0, rank from 1, id, distance[, attributes]);
 queries with fewer matching rows than k print fewer lines.
@@ -432,6 +435,10 @@ queries with fewer matching rows than k print fewer lines.
         arg("--attributes", action="store_true", help="print each result's attribute values"),
         arg("--vector-column", metavar="NAME", help="the vector column of a .parquet query file"),
         arg("--threads", type=_positive_int, default=None, metavar="T", help="search threads (default: every core)"),
+        arg("--sql-time-budget", type=_positive_float, default=None, metavar="S",
+            help="seconds the --where filter may take (default: 1)"),
+        arg("--sql-memory-mb", type=_positive_float, default=None, metavar="MB",
+            help="MiB DuckDB may hold for the --where filter (default: 256)"),
         arg("--quiet", action="store_true", help="no progress bar"),
     ],
 )
@@ -440,7 +447,7 @@ def _run_search(args: argparse.Namespace) -> int:
     from .collection.files import read_vector_file
     from .collection.report import format_results
 
-    collection = Collection.load(args.path, mmap=True)
+    collection = Collection.load(args.path, mmap=True, sql_limits=_sql_limits(args))
     queries, _ = read_vector_file(args.queries, vector_column=args.vector_column, key="test")
     where = collection.compile(args.where)  # once, before the batches
     try:
@@ -558,7 +565,8 @@ Endpoints: POST /search, GET /info, GET /health, GET /docs (OpenAPI UI), GET /op
 "where" is null, a SQL expression string (needs the sql extra on the server) or a JSON filter:
 {"col": C, "op": OP, "value": V} with OP one of < <= > >= == != between in contains
 contains_any contains_all is_null not_null, combined with {"and": [...]}, {"or": [...]},
-{"not": {...}}. Bad requests get a 4xx with a one-line "detail".
+{"not": {...}}. Bad requests get a 4xx with a one-line "detail"; a SQL where over the
+--sql-* limits (time budget, memory, size guard) is a 400 naming the limit.
 
 A collection or an index file is served by one process (uvicorn; searches release the GIL, so
 it uses every core) listening on HOST:PORT only: pip install "mcindex[serve]". With --ray, or for
@@ -588,6 +596,13 @@ _RAY_ONLY = ("replicas", "ray_address", "num_cpus", "ray_temp_dir")
             help="largest request body in MiB (default: 4)"),
         arg("--threads", type=_positive_int, default=1, metavar="T",
             help="threads per search request (default: 1; concurrent requests run in parallel anyway)"),
+        arg("--sql-time-budget", type=_positive_float, default=None, metavar="S",
+            help="seconds one SQL where string may take, fetching included (default: 1)"),
+        arg("--sql-memory-mb", type=_positive_float, default=None, metavar="MB",
+            help="MiB DuckDB may hold for one SQL where string (default: 256)"),
+        arg("--sql-connections", type=_positive_int, default=None, metavar="N",
+            help="DuckDB connections per process (per replica with --ray): SQL where strings run at once "
+                 "(default: 4)"),
         arg("--ray", action="store_true",
             help="run under Ray Serve (replicas, a Ray cluster); implied for a sharded collection"),
         arg("--replicas", type=_positive_int, default=None, metavar="N",
@@ -611,6 +626,10 @@ def _run_serve(args: argparse.Namespace) -> int:
         given = [f"--{name.replace('_', '-')}" for name in _RAY_ONLY if getattr(args, name) is not None]
         if given:
             raise UsageError(f"{', '.join(given)} need --ray (without it one process serves, on every core)")
+    sql_limits = _sql_limits(args)
+    if sql_limits is not None and kind == "sharded":
+        raise UsageError("--sql-time-budget, --sql-memory-mb and --sql-connections apply to a collection "
+                         "directory; a sharded collection's shards apply the defaults")
     for module in ("fastapi", "uvicorn") + (("ray",) if use_ray else ()):
         require(module, "mcindex serve")  # ImportError naming the extra: one line, exit 2
     if use_ray:
@@ -626,6 +645,8 @@ def _run_serve(args: argparse.Namespace) -> int:
         options["max_k"] = args.max_k
     if args.max_body_mb is not None:
         options["max_body_bytes"] = max(1, int(args.max_body_mb * (1 << 20)))
+    if sql_limits is not None:
+        options["sql_limits"] = sql_limits
     path = os.path.abspath(args.path)
     if not use_ray:
         from .serve.local import run_local
@@ -637,6 +658,29 @@ def _run_serve(args: argparse.Namespace) -> int:
     run(path, host=args.host, port=args.port, replicas=args.replicas or 1, app_options=options,
         ray_address=args.ray_address, num_cpus=args.num_cpus, ray_temp_dir=args.ray_temp_dir)
     return EXIT_OK
+
+
+def _sql_limits(args: argparse.Namespace) -> Any:
+    """The SqlLimits the --sql-* flags ask for (the defaults for those not given), or None when
+    none is given."""
+    connections = getattr(args, "sql_connections", None)  # mcindex search has no such flag
+    if args.sql_time_budget is None and args.sql_memory_mb is None and connections is None:
+        return None
+    from .collection.sql import MiB, SqlLimits
+
+    given: dict[str, Any] = {}
+    if args.sql_time_budget is not None:
+        given["time_budget"] = args.sql_time_budget
+    if args.sql_memory_mb is not None:
+        if args.sql_memory_mb < 1:
+            raise UsageError(f"--sql-memory-mb must be at least 1, got {args.sql_memory_mb:g}")
+        given["memory_limit"] = int(args.sql_memory_mb * MiB)
+    if connections is not None:
+        given["connections"] = connections
+    try:
+        return SqlLimits(**given)
+    except ValueError as exc:  # e.g. a time budget over an hour
+        raise UsageError(f"--sql-* flags: {exc}") from None
 
 
 # ---- main ---------------------------------------------------------------------------------

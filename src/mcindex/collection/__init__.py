@@ -5,7 +5,7 @@
   (``predicates.py``, with the missing-value rules);
 * column kinds and their indexes (``columns.py``, ``numeric.py``, ``categorical.py``,
   ``multilabel.py``); input and output tables (``table.py``); SQL ``where`` strings through
-  DuckDB (``sql.py``); external ids (``ids.py``); the directory format (``storage.py``).
+  DuckDB, with their limits (``sql.py``); external ids (``ids.py``); the directory format (``storage.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from __future__ import annotations
 from .collection import Collection
 from .columns import KINDS, Column
 from .predicates import Col, Predicate, col
+from .sql import FilterLimitError, SqlLimits
 from .storage import CollectionFormatError
 
-__all__ = ["KINDS", "Col", "Collection", "CollectionFormatError", "Column", "Predicate", "col"]
+__all__ = ["KINDS", "Col", "Collection", "CollectionFormatError", "Column", "FilterLimitError", "Predicate",
+           "SqlLimits", "col"]

@@ -33,9 +33,11 @@ def decode_strings(blob: np.ndarray, offsets: np.ndarray, what: str) -> np.ndarr
     """
     blob = np.asarray(blob)
     offsets = np.asarray(offsets)
+    # int64 exactly: with unsigned offsets a decreasing pair would wrap around and pass the checks
     if blob.dtype != np.uint8 or blob.ndim != 1 or offsets.ndim != 1 or offsets.size < 1 \
-            or not np.issubdtype(offsets.dtype, np.integer):
-        raise ValueError(f"{what}: malformed string arrays")
+            or offsets.dtype != np.int64:
+        raise ValueError(f"{what}: malformed string arrays (expected a uint8 blob and int64 offsets, got "
+                         f"{blob.dtype} {blob.shape} and {offsets.dtype} {offsets.shape})")
     if offsets[0] != 0 or offsets[-1] != blob.size or np.any(np.diff(offsets) < 0):
         raise ValueError(f"{what}: string offsets do not match the {blob.size}-byte blob")
     raw = blob.tobytes()

@@ -20,7 +20,8 @@ from ..bitmap import Bitmap
 from ._encoding import decode_strings, encode_strings
 from ._optional import require
 from ._factorize import factorize
-from .columns import Column, RawColumn, classify, comparison_ranges, object_kinds, rows_in_runs
+from .columns import (Column, RawColumn, check_codes, check_labels_sorted, classify, comparison_ranges, npz_array,
+                      object_kinds, rows_in_runs)
 
 __all__ = ["BooleanColumn", "CategoricalColumn"]
 
@@ -29,6 +30,7 @@ class CategoricalColumn(Column):
     """One label per row: strings (an object array of ``str``) or int64 codes chosen by the user."""
 
     kind = "categorical"
+    ARROW_TYPES = {"str": "string", "int64": "int64"}
 
     def __init__(self, name: str, labels: np.ndarray, codes: np.ndarray):
         codes = np.ascontiguousarray(codes, dtype=np.int32)
@@ -164,15 +166,15 @@ class CategoricalColumn(Column):
 
     @classmethod
     def from_npz(cls, name: str, arrays: dict[str, np.ndarray], n: int) -> CategoricalColumn:
-        codes = arrays.get("codes")
-        if codes is None or codes.shape != (n,) or codes.dtype != np.int32:
-            raise ValueError(f"column {name!r}: missing or malformed 'codes' array")
+        codes = npz_array(arrays, "codes", name, np.int32, n)
         if "labels_blob" in arrays and "labels_offsets" in arrays:
             labels = decode_strings(arrays["labels_blob"], arrays["labels_offsets"], f"column {name!r} labels")
-        elif "labels" in arrays and arrays["labels"].dtype == np.int64:
-            labels = arrays["labels"]
+        elif "labels" in arrays:
+            labels = npz_array(arrays, "labels", name, np.int64)
         else:
             raise ValueError(f"column {name!r}: missing labels")
+        check_labels_sorted(labels, name)
+        check_codes(codes, -1, labels.size, name)  # -1: missing
         return cls(name, labels, codes)
 
 
@@ -180,6 +182,7 @@ class BooleanColumn(CategoricalColumn):
     """True / False per row (labels ``[False, True]``)."""
 
     kind = "boolean"
+    ARROW_TYPES = {"bool": "bool"}
 
     def __init__(self, name: str, codes: np.ndarray):
         super().__init__(name, np.array([False, True]), codes)
@@ -249,7 +252,6 @@ class BooleanColumn(CategoricalColumn):
 
     @classmethod
     def from_npz(cls, name: str, arrays: dict[str, np.ndarray], n: int) -> BooleanColumn:
-        codes = arrays.get("codes")
-        if codes is None or codes.shape != (n,) or codes.dtype != np.int32 or (codes.size and codes.max() > 1):
-            raise ValueError(f"column {name!r}: missing or malformed 'codes' array")
+        codes = npz_array(arrays, "codes", name, np.int32, n)
+        check_codes(codes, -1, 2, name)  # -1 missing, 0 False, 1 True
         return cls(name, codes)

@@ -22,7 +22,7 @@ from ..index import Index
 from .columns import Column
 from .ids import ExternalIds
 from .predicates import Col, Predicate, compile_predicate
-from .sql import SqlFilter
+from .sql import SqlFilter, SqlLimits
 from .storage import FORMAT_VERSION, load_collection, save_collection
 from .table import build_columns, make_table, read_attributes, resolve_format
 
@@ -46,17 +46,19 @@ class Collection:
         ids, dists = c.search(q, k=10, where="price < 50 AND list_contains(tags, 'sale')")
     """
 
-    def __init__(self, index: Index, columns: Mapping[str, Column], ids: ExternalIds | None = None):
+    def __init__(self, index: Index, columns: Mapping[str, Column], ids: ExternalIds | None = None,
+                 sql_limits: SqlLimits | None = None):
         # Internal: use Collection.build, Collection.from_index or Collection.load.
         self._index = index
         self._columns = dict(columns)
         self._ids = ids
-        self._sql = SqlFilter(self._columns, len(index))
+        self._sql = SqlFilter(self._columns, len(index), sql_limits)
 
     # ---- construction ---------------------------------------------------------------------------
     @classmethod
     def build(cls, vectors: Any, attributes: Any = None, *, metric: str, ids: Any = None,
-              kinds: Mapping[str, str] | None = None, **index_params: Any) -> Collection:
+              kinds: Mapping[str, str] | None = None, sql_limits: SqlLimits | None = None,
+              **index_params: Any) -> Collection:
         """Build the index over ``vectors`` and the attribute indexes over ``attributes``.
 
         Args:
@@ -71,6 +73,8 @@ class Collection:
             kinds: column kinds to use instead of the inferred ones, e.g.
                 ``{"tags": "multi_label", "description": "keywords", "shop": "categorical"}``;
                 see :mod:`mcindex.collection.columns`.
+            sql_limits: the time budget, memory limit and connections of SQL ``where``
+                strings (default ``SqlLimits()``: 1 s, 256 MiB, 4); see :attr:`sql_limits`.
             **index_params: passed to :meth:`mcindex.Index.build` (``threads``, ``progress``,
                 ``degree``, ...).
 
@@ -83,17 +87,18 @@ class Collection:
         columns = build_columns(read_attributes(attributes), n, kinds)
         ext = None if ids is None else ExternalIds(ids, n)
         index = Index.build(arr, metric, **index_params)
-        return cls(index, columns, ext)
+        return cls(index, columns, ext, sql_limits)
 
     @classmethod
     def from_index(cls, index: Index, attributes: Any = None, *, ids: Any = None,
-                   kinds: Mapping[str, str] | None = None) -> Collection:
-        """A collection around an index already built (or loaded) over the same rows, in order."""
+                   kinds: Mapping[str, str] | None = None, sql_limits: SqlLimits | None = None) -> Collection:
+        """A collection around an index already built (or loaded) over the same rows, in order
+        (``sql_limits`` as in :meth:`build`)."""
         if not isinstance(index, Index):
             raise TypeError(f"index must be a mcindex.Index, got {type(index).__name__}")
         n = len(index)
         columns = build_columns(read_attributes(attributes), n, kinds)
-        return cls(index, columns, None if ids is None else ExternalIds(ids, n))
+        return cls(index, columns, None if ids is None else ExternalIds(ids, n), sql_limits)
 
     # ---- persistence ------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike[str], *, attributes_format: str = "auto") -> None:
@@ -106,13 +111,15 @@ class Collection:
         save_collection(path, self._index, self._columns, self._ids, attributes_format=attributes_format)
 
     @classmethod
-    def load(cls, path: str | os.PathLike[str], *, mmap: bool = False) -> Collection:
+    def load(cls, path: str | os.PathLike[str], *, mmap: bool = False,
+             sql_limits: SqlLimits | None = None) -> Collection:
         """Read a collection saved by :meth:`save`, verifying the manifest's version and every
         file's size and SHA-256 first (:class:`~mcindex.collection.CollectionFormatError`, a
         ``ValueError``, on any mismatch). The attribute indexes are rebuilt from the stored
-        values. ``mmap=True`` memory-maps the index file."""
+        values. ``mmap=True`` memory-maps the index file; ``sql_limits`` as in :meth:`build`
+        (limits are settings of the process, not saved)."""
         index, columns, ids, _ = load_collection(path, mmap=mmap)
-        return cls(index, columns, ids)
+        return cls(index, columns, ids, sql_limits)
 
     # ---- properties ----------------------------------------------------------------------------
     @property
@@ -124,6 +131,21 @@ class Collection:
     def kinds(self) -> dict[str, str]:
         """Column name -> kind, in column order."""
         return {name: c.kind for name, c in self._columns.items()}
+
+    @property
+    def sql_limits(self) -> SqlLimits:
+        """What one SQL ``where`` string may cost: a :class:`~mcindex.collection.SqlLimits`
+        (time budget, memory limit, DuckDB connections). A filter over a limit raises
+        :class:`~mcindex.collection.FilterLimitError` (a ``ValueError``) naming it. Assign new
+        limits to change them; filters already running finish under the old ones::
+
+            c.sql_limits = SqlLimits(time_budget=0.5, memory_limit=128 << 20)
+        """
+        return self._sql.limits
+
+    @sql_limits.setter
+    def sql_limits(self, limits: SqlLimits) -> None:
+        self._sql.limits = limits
 
     @property
     def column_names(self) -> list[str]:
@@ -168,6 +190,8 @@ class Collection:
         of length ``n``.
 
         Raises:
+            FilterLimitError: a SQL string over the time budget, the memory limit or the size
+                guard of :attr:`sql_limits` (a ``ValueError``; the message names the limit).
             ValueError: unknown column, bad SQL (DuckDB's message), a wrong-size bitmap or mask.
             TypeError: an operation or literal the column's kind does not support.
             ImportError: a SQL string without duckdb / pyarrow installed (the ``sql`` extra).

@@ -210,21 +210,26 @@ def infer_kind(raw: RawColumn) -> str:
                     f"give it one type (or a kind with kinds=)")
 
 
-def build_column(raw: RawColumn, kind: str | None = None) -> Column:
-    """The column of ``kind`` (inferred when None) built from ``raw``, with its index."""
+def column_class(kind: str) -> type[Column]:
+    """The :class:`Column` subclass of ``kind`` (one of :data:`KINDS`; KeyError otherwise)."""
     from .categorical import BooleanColumn, CategoricalColumn
     from .multilabel import KeywordsColumn, MultiLabelColumn
     from .numeric import NumericColumn
 
-    if kind is None:
-        kind = infer_kind(raw)
     classes: dict[str, type[Column]] = {
         "numeric": NumericColumn, "categorical": CategoricalColumn, "boolean": BooleanColumn,
         "multi_label": MultiLabelColumn, "keywords": KeywordsColumn,
     }
-    if kind not in classes:
+    return classes[kind]
+
+
+def build_column(raw: RawColumn, kind: str | None = None) -> Column:
+    """The column of ``kind`` (inferred when None) built from ``raw``, with its index."""
+    if kind is None:
+        kind = infer_kind(raw)
+    if kind not in KINDS:
         raise ValueError(f"column {raw.name!r}: unknown kind {kind!r}; valid kinds: {', '.join(KINDS)}")
-    return classes[kind].from_raw(raw)
+    return column_class(kind).from_raw(raw)
 
 
 # ---- the column ---------------------------------------------------------------------------------
@@ -236,6 +241,9 @@ class Column(ABC):
     """
 
     kind: ClassVar[str]
+    #: Each dtype of the kind (see :attr:`dtype`) and the Arrow type it is saved as
+    #: (``str(pyarrow type)``); a saved file holding any other type is refused.
+    ARROW_TYPES: ClassVar[dict[str, str]]
 
     def __init__(self, name: str, valid: np.ndarray):
         valid = np.ascontiguousarray(valid, dtype=np.bool_)
@@ -325,10 +333,36 @@ class Column(ABC):
         return ok
 
 
+# ---- reading saved columns (.npz) -----------------------------------------------------------------
+# A saved file may have been crafted (its checksum recomputed): every array is checked for dtype,
+# shape and range before a column is built from it, and a failed check is a ValueError naming the
+# column, which the loader reports naming the file.
+def npz_array(arrays: dict[str, np.ndarray], key: str, name: str, dtype: Any, length: int | None = None) -> np.ndarray:
+    """``arrays[key]``: a 1-D array of ``dtype`` (of ``length`` entries when given)."""
+    arr = arrays.get(key)
+    if arr is None:
+        raise ValueError(f"column {name!r}: missing {key!r} array")
+    want = np.dtype(dtype)
+    if arr.dtype != want or arr.ndim != 1 or (length is not None and arr.shape[0] != length):
+        shape = f"({length},)" if length is not None else "1-D"
+        raise ValueError(f"column {name!r}: {key!r} array is {arr.dtype} of shape {arr.shape}, expected {want} "
+                         f"{shape}")
+    return arr
+
+
 def check_valid_array(arrays: dict[str, np.ndarray], key: str, n: int, name: str) -> np.ndarray:
     """``arrays[key]`` as a bool mask of length ``n`` (ValueError naming the column otherwise)."""
-    valid = arrays.get(key)
-    if valid is None or valid.dtype != np.bool_ or valid.shape != (n,):
-        raise ValueError(f"column {name!r}: missing or malformed {key!r} array")
-    return valid
+    return npz_array(arrays, key, name, np.bool_, n)
+
+
+def check_labels_sorted(labels: np.ndarray, name: str) -> None:
+    """Labels must be strictly increasing: lookups binary-search them."""
+    if labels.size > 1 and not np.all(labels[1:] > labels[:-1]):
+        raise ValueError(f"column {name!r}: labels are not sorted and distinct")
+
+
+def check_codes(codes: np.ndarray, low: int, high: int, name: str) -> None:
+    """Every code lies in ``[low, high)``."""
+    if codes.size and (int(codes.min()) < low or int(codes.max()) >= high):
+        raise ValueError(f"column {name!r}: a code lies outside [{low}, {high})")
 

@@ -118,7 +118,10 @@ class ExternalIds:
     @classmethod
     def from_npz(cls, arrays: dict[str, np.ndarray], n: int) -> ExternalIds:
         if "ids" in arrays:
-            return cls(arrays["ids"], n)
+            ids = arrays["ids"]
+            if ids.dtype != np.int64 or ids.ndim != 1:
+                raise ValueError(f"ids: expected a 1-D int64 array, got {ids.dtype} of shape {ids.shape}")
+            return cls(ids, n)
         if "ids_blob" in arrays and "ids_offsets" in arrays:
             return cls(decode_strings(arrays["ids_blob"], arrays["ids_offsets"], "ids"), n)
         raise ValueError("ids file holds no ids")

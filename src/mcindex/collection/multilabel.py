@@ -27,7 +27,8 @@ from ..bitmap import Bitmap
 from ._encoding import decode_strings, encode_strings
 from ._factorize import factorize, flatten_lists
 from ._optional import require
-from .columns import Column, RawColumn, check_valid_array, classify, ids_to_bitmap, is_missing, object_kinds
+from .columns import (Column, RawColumn, check_labels_sorted, check_valid_array, classify, ids_to_bitmap, is_missing,
+                      npz_array, object_kinds)
 
 __all__ = ["KeywordsColumn", "MultiLabelColumn", "tokenize"]
 
@@ -94,6 +95,7 @@ class MultiLabelColumn(Column):
     """A list of string labels per row (``None`` for a missing list)."""
 
     kind = "multi_label"
+    ARROW_TYPES = {"list<str>": "list<item: string>"}
 
     def __init__(self, name: str, labels: np.ndarray, row_offsets: np.ndarray, row_codes: np.ndarray,
                  valid: np.ndarray):
@@ -224,19 +226,21 @@ class MultiLabelColumn(Column):
     @classmethod
     def from_npz(cls, name: str, arrays: dict[str, np.ndarray], n: int) -> MultiLabelColumn:
         valid = check_valid_array(arrays, "valid", n, name)
-        for key in ("row_offsets", "row_codes", "labels_blob", "labels_offsets"):
+        for key in ("labels_blob", "labels_offsets"):
             if key not in arrays:
                 raise ValueError(f"column {name!r}: missing {key!r} array")
         labels = decode_strings(arrays["labels_blob"], arrays["labels_offsets"], f"column {name!r} labels")
-        if arrays["row_codes"].dtype != np.int32 or arrays["row_offsets"].dtype != np.int64:
-            raise ValueError(f"column {name!r}: malformed row arrays")
-        return cls(name, labels, arrays["row_offsets"], arrays["row_codes"], valid)
+        check_labels_sorted(labels, name)
+        row_offsets = npz_array(arrays, "row_offsets", name, np.int64, n + 1)
+        row_codes = npz_array(arrays, "row_codes", name, np.int32)
+        return cls(name, labels, row_offsets, row_codes, valid)  # checks the offsets and the code range
 
 
 class KeywordsColumn(MultiLabelColumn):
     """A text per row, matched by its lower-cased words (see the module docstring)."""
 
     kind = "keywords"
+    ARROW_TYPES = {"text": "string"}
 
     def __init__(self, name: str, labels: np.ndarray, row_offsets: np.ndarray, row_codes: np.ndarray,
                  valid: np.ndarray, text: np.ndarray):

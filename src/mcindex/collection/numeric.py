@@ -87,6 +87,7 @@ class NumericColumn(Column):
     """An int64, float64 or ``datetime64[us]`` column, indexed by sorted order."""
 
     kind = "numeric"
+    ARROW_TYPES = {"int64": "int64", "float64": "double", "timestamp[us]": "timestamp[us]"}
 
     def __init__(self, name: str, values: np.ndarray, valid: np.ndarray):
         super().__init__(name, valid)
@@ -273,4 +274,6 @@ class NumericColumn(Column):
         values = arrays.get("values")
         if values is None or values.shape != (n,) or values.dtype not in (np.int64, np.float64, _US):
             raise ValueError(f"column {name!r}: missing or malformed 'values' array")
+        if values.dtype != np.int64 and np.any(np.isnan(values[valid])):  # NaN / NaT mark missing values
+            raise ValueError(f"column {name!r}: a row marked present holds {'NaT' if values.dtype == _US else 'NaN'}")
         return cls(name, values, valid)

@@ -17,7 +17,12 @@ Layout (format version 1)::
      "ids": "int64" | "str" | null,
      "attributes_format": "arrow" | "npz" | null,      # null: no attribute columns
      "checksum": "sha256",
-     "files": {"index.mci": {"bytes": 123, "sha256": "..."}, ...}}
+     "files": {"index.mci": {"bytes": 123, "sha256": "..."}, ...},
+     "self_sha256": "..."}                              # SHA-256 of the manifest's own content
+
+``self_sha256`` (:func:`manifest_digest`: the canonical JSON of the manifest without that key)
+covers the one file no other checksum does; manifests written before it existed have none and
+still load.
 
 The Arrow file holds one column per attribute in manifest order (numeric: int64 / double /
 timestamp[us]; categorical: string or int64; boolean: bool; multi_label: list<string>;
@@ -36,9 +41,32 @@ killed outright (SIGKILL) may leave its ``.DIR.<random>.tmp`` directory behind; 
 ``DIR`` deletes it (the writer holds a lock on it while alive, so a concurrent save's directory
 is never touched).
 
-Loading checks, in order: the manifest parses and is a collection manifest of a version this
-mcindex reads, every listed file exists with the recorded size and SHA-256, the index file's own
-checks (Index.load), and that the index and the columns agree with the manifest.
+Loading treats the directory as possibly hostile: a checksum proves that a file is intact, not
+that it can be trusted, since whoever edits a file can recompute it. Any problem raises
+:class:`CollectionFormatError` (a ``ValueError``) naming the file; nothing is read out of bounds,
+nothing is allocated from a length in a file before that length is checked against the file's
+size, and nothing blocks. Load checks, in order:
+
+1. the manifest: a regular file (not a symlink, FIFO, socket or device: each file is checked with
+   ``lstat`` before it is opened, then opened ``O_NONBLOCK | O_NOFOLLOW`` and checked again with
+   ``fstat``) of at most :data:`MAX_MANIFEST_BYTES`, UTF-8, JSON nested at most
+   :data:`MAX_JSON_DEPTH` levels (measured before parsing, which recurses), strict JSON; a
+   collection manifest of a version this mcindex reads, its ``self_sha256`` matching, no
+   unknown keys, every key of the right type and range (:func:`check_manifest`), listing exactly
+   the files the format needs;
+2. every listed file: a regular file inside the directory (symlinks are refused, even to an
+   identical file) of the listed size;
+3. the index: its SHA-256, then ``Index.load``'s own checks; its ``n``, ``dim`` and ``metric``
+   must be the manifest's;
+4. the attributes, read once into memory and hashed as read (so what is parsed is what was
+   hashed). Arrow (:mod:`._arrowfile`): the IPC layout (no compressed bodies, no dictionary
+   batches), the schema against the manifest's names, kinds and dtypes, ``validate(full=True)``
+   before any value is converted, the row count. npz (:mod:`._npz`): parsed from memory, without
+   ``np.load``: uncompressed members only, plain npy headers, shapes that match the bytes. Each
+   column class then checks its arrays (``from_npz``: dtypes, shapes, offsets, code ranges,
+   sorted labels); the loaded columns' kinds, dtypes, null and label counts must be the
+   manifest's;
+5. the ids, as the attributes: unique, of the manifest's kind, one per row.
 """
 
 from __future__ import annotations
@@ -47,6 +75,7 @@ import contextlib
 import ctypes
 import hashlib
 import json
+import math
 import os
 import re
 import secrets
@@ -62,13 +91,15 @@ try:  # POSIX: a writer holds a lock on its temporary directory (see _remove_sta
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+from .. import _files
 from ._optional import available, require
-from .columns import Column
+from .columns import KINDS, Column, column_class
 from .ids import ExternalIds
-from .table import build_columns, read_attributes
+from .table import RESERVED
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "CollectionFormatError", "check_target", "load_collection", "replacing_directory", "write_manifest",
-           "read_manifest", "save_collection"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "MAX_JSON_DEPTH", "MAX_MANIFEST_BYTES", "CollectionFormatError", "check_keys", "check_manifest",
+           "check_target", "load_collection", "open_regular", "read_json_file", "read_manifest", "replacing_directory",
+           "save_collection", "write_manifest"]
 
 FORMAT = "mcindex-collection"
 FORMAT_VERSION = 1
@@ -77,7 +108,17 @@ MANIFEST = "manifest.json"
 INDEX_FILE = "index.mci"
 IDS_FILE = "ids.npz"
 ATTRIBUTE_FILES = {"arrow": "attributes.arrow", "npz": "attributes.npz"}
+METRICS = ("l2", "ip", "cosine")
 _CHUNK = 1 << 20
+#: A collection manifest is read whole and parsed only if it is at most this big (about 50,000
+#: columns); a save that would write a bigger one fails before anything is replaced.
+MAX_MANIFEST_BYTES = 8 << 20
+#: JSON nested deeper than this is refused before it is parsed (json.loads recurses once per
+#: level); mcindex's manifests nest 4 levels at most.
+MAX_JSON_DEPTH = 32
+#: The manifest key holding the SHA-256 of the manifest's own content (see manifest_digest).
+SELF_CHECKSUM = "self_sha256"
+_SHA256 = re.compile(r"[0-9a-f]{64}\Z")
 
 
 class CollectionFormatError(ValueError):
@@ -92,6 +133,167 @@ def sha256_of(path: str) -> str:
         while chunk := f.read(_CHUNK):
             h.update(chunk)
     return h.hexdigest()
+
+
+def clip(text: str, limit: int = 300) -> str:
+    """``text`` on one line, at most ``limit`` characters, non-printable characters escaped: an
+    error message may quote bytes from a hostile file."""
+    text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text[:limit])
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def short(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters: values from a hostile file go into messages."""
+    text = repr(value) if not isinstance(value, (list, dict)) or len(value) < 1000 else f"<{type(value).__name__} " \
+        f"of {len(value)} items>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+# ---- reading files that may be hostile ----------------------------------------------------------
+# The manifest's SHA-256 values prove that files are intact, not that they are trustworthy: whoever
+# edits a file can recompute them. So everything below checks what it reads as if it came from an
+# attacker: the type of every file before it is opened, lengths against sizes before allocating,
+# JSON depth before parsing.
+def check_regular(path: str) -> os.stat_result:
+    """``lstat`` of ``path``, which must be a regular file and not a symbolic link.
+
+    A FIFO would block the reader forever and a device could be endless; a symlink could make a
+    collection read a file outside its directory. Raises FileNotFoundError when ``path`` is
+    missing (callers say what is missing), CollectionFormatError otherwise."""
+    return _regular(_files.check_regular, path)
+
+
+def open_regular(path: str) -> Any:
+    """``path`` opened for binary reading after :func:`check_regular`, non-blocking and without
+    following a link, and checked again on the descriptor (:func:`mcindex._files.open_regular`),
+    so a file swapped for a FIFO or a symlink in between cannot block or redirect the read.
+    Raises CollectionFormatError (FileNotFoundError when ``path`` is missing)."""
+    return _regular(_files.open_regular, path)
+
+
+def _regular(fn: Any, path: str) -> Any:
+    try:
+        return fn(path, CollectionFormatError, follow_symlinks=False)
+    except FileNotFoundError:
+        raise
+    except IsADirectoryError:
+        raise CollectionFormatError(f"{path}: a directory, not a regular file; refusing to read it") from None
+    except OSError as exc:
+        raise CollectionFormatError(f"{path}: cannot read it: {exc.strerror}") from None
+
+
+def read_regular(path: str, max_bytes: int) -> bytes:
+    """The whole of the regular file ``path`` (see :func:`open_regular`), refused when it is
+    larger than ``max_bytes`` (before anything of that size is allocated)."""
+    with open_regular(path) as f:
+        size = os.fstat(f.fileno()).st_size
+        if size > max_bytes:
+            raise CollectionFormatError(f"{path}: {size} bytes, more than the {max_bytes} bytes allowed")
+        try:
+            data = f.read(max_bytes + 1)  # +1: a file that grew since fstat is caught too
+        except OSError as exc:
+            raise CollectionFormatError(f"{path}: cannot read it: {exc.strerror}") from None
+    if len(data) > max_bytes:
+        raise CollectionFormatError(f"{path}: more than the {max_bytes} bytes allowed")
+    return data
+
+
+# A JSON string (escapes included), one bracket, or a quote that opens a string never closed.
+_JSON_TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*+"|[\[\]{}]|"', re.S)
+
+
+def json_depth_exceeds(raw: bytes, limit: int) -> bool:
+    """Whether the JSON text ``raw`` nests arrays and objects deeper than ``limit``.
+
+    Brackets inside strings do not count. The scan is linear (a quote never closed ends it: the
+    parser fails there without going deeper) and is skipped when there are too few brackets to
+    reach the limit, as in every manifest mcindex writes."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    depth = 0
+    for m in _JSON_TOKEN.finditer(raw):
+        c = raw[m.start()]
+        if c == 0x22:  # '"'
+            if m.end() - m.start() == 1:
+                return False
+        elif c in (0x5B, 0x7B):  # '[' '{'
+            depth += 1
+            if depth > limit:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"non-standard JSON constant {name}")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # a valid JSON number such as 1e999 overflows to inf
+        raise ValueError(f"number {text[:40]} is out of the float64 range")
+    return value
+
+
+def read_json_file(path: str, *, max_bytes: int, what: str = "manifest") -> tuple[Any, bytes]:
+    """``(parsed value, raw bytes)`` of the JSON file ``path``: a regular file of at most
+    ``max_bytes``, UTF-8, nested at most :data:`MAX_JSON_DEPTH` deep, strict JSON (no NaN or
+    Infinity, no number that overflows to infinity). Raises CollectionFormatError naming the file and ``what`` it should be
+    (FileNotFoundError when it is missing)."""
+    raw = read_regular(path, max_bytes)
+    if json_depth_exceeds(raw, MAX_JSON_DEPTH):
+        raise CollectionFormatError(f"{path}: corrupted {what}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    try:
+        return json.loads(raw.decode("utf-8"), parse_constant=_reject_constant, parse_float=_finite_float), raw
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, integers of over 4300 digits
+        raise CollectionFormatError(f"{path}: corrupted {what}: {clip(str(exc))}") from None
+
+
+def manifest_digest(manifest: Mapping[str, Any]) -> str:
+    """SHA-256 of a manifest's content: its canonical JSON (sorted keys, no spaces) without the
+    :data:`SELF_CHECKSUM` key. Any change to a value changes it; layout and key order do not."""
+    content = {k: v for k, v in manifest.items() if k != SELF_CHECKSUM}
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def check_self_checksum(path: str, manifest: Mapping[str, Any]) -> None:
+    """Refuse a manifest whose :data:`SELF_CHECKSUM` does not match its content. Manifests
+    written before the key existed have none and are accepted: the checksum catches accidental
+    damage of the one file no other checksum covers, not an attacker, who can recompute it."""
+    if SELF_CHECKSUM not in manifest:
+        return
+    stored = manifest[SELF_CHECKSUM]
+    if not isinstance(stored, str) or not _SHA256.match(stored):
+        raise CollectionFormatError(f"{path}: {SELF_CHECKSUM} must be 64 lower-case hex digits, got {short(stored)}")
+    if manifest_digest(manifest) != stored:
+        raise CollectionFormatError(f"{path}: checksum mismatch (the manifest is corrupted or was modified)")
+
+
+def read_verified(path: str, info: Mapping[str, Any]) -> bytes:
+    """The bytes of a listed file, read once and checked against the manifest's size and SHA-256
+    (so what is parsed is exactly what was hashed)."""
+    data = read_regular(path, info["bytes"])
+    if len(data) != info["bytes"]:
+        raise CollectionFormatError(f"{path}: size {len(data)} bytes, the manifest says {info['bytes']} "
+                                    f"(truncated or modified)")
+    if hashlib.sha256(data).hexdigest() != info["sha256"]:
+        raise CollectionFormatError(f"{path}: checksum mismatch (the file is corrupted or was modified)")
+    return data
+
+
+def _verify_streamed(path: str, info: Mapping[str, Any]) -> None:
+    """The size and SHA-256 of a listed file too big to hold in memory (the index)."""
+    h = hashlib.sha256()
+    with open_regular(path) as f:
+        try:
+            while chunk := f.read(_CHUNK):
+                h.update(chunk)
+        except OSError as exc:
+            raise CollectionFormatError(f"{path}: cannot read it: {exc.strerror}") from None
+    if h.hexdigest() != info["sha256"]:
+        raise CollectionFormatError(f"{path}: checksum mismatch (the file is corrupted or was modified)")
 
 
 def _fsync_path(path: str) -> None:
@@ -123,14 +325,6 @@ def _write_npz(path: str, arrays: Mapping[str, np.ndarray]) -> None:
         np.savez(f, **arrays)
         f.flush()
         os.fsync(f.fileno())
-
-
-def _read_npz(path: str) -> dict[str, np.ndarray]:
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (ValueError, OSError, EOFError) as exc:
-        raise CollectionFormatError(f"{path}: unreadable: {exc}") from None
 
 
 def _lock_directory(path: str) -> int | None:
@@ -252,14 +446,25 @@ def install_directory(tmp: str, target: str, token: str) -> None:
         os.rename(tmp, target)
 
 
-def write_manifest(directory: str, manifest: dict[str, Any]) -> None:
-    """Write ``manifest.json`` into ``directory``, fsynced, replacing any older one in a single
-    rename (so a reader sees the old manifest or the new, never half of one)."""
+def write_manifest(directory: str, manifest: dict[str, Any], *, max_bytes: int = MAX_MANIFEST_BYTES) -> None:
+    """Write ``manifest.json`` into ``directory`` with its :data:`SELF_CHECKSUM` added, fsynced,
+    replacing any older one in a single rename (so a reader sees the old manifest or the new,
+    never half of one).
+
+    Raises:
+        ValueError: the manifest would be larger than ``max_bytes``, which its reader refuses
+            (nothing is written).
+    """
+    content = {k: v for k, v in manifest.items() if k != SELF_CHECKSUM}
+    content[SELF_CHECKSUM] = manifest_digest(content)
+    text = json.dumps(content, indent=1, allow_nan=False) + "\n"
+    if len(text.encode("utf-8")) > max_bytes:
+        raise ValueError(f"the manifest would take {len(text.encode('utf-8'))} bytes, more than the {max_bytes} "
+                         f"a reader accepts (too many columns or centroids)")
     path = os.path.join(directory, MANIFEST)
     tmp = path + ".tmp"
     with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(manifest, f, indent=1, allow_nan=False)
-        f.write("\n")
+        f.write(text)
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -341,113 +546,228 @@ def save_collection(path: str | os.PathLike[str], index: Any, columns: Mapping[s
 
 
 # ---- load ---------------------------------------------------------------------------------------
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def read_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The parsed and checked ``manifest.json`` of a collection directory (no file checks)."""
+    """The parsed and checked ``manifest.json`` of a collection directory (no other file is
+    opened). See :func:`check_manifest` for what is checked.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        CollectionFormatError: anything else wrong with the directory or its manifest.
+    """
     directory = os.fspath(path)
     if not os.path.exists(directory):
         raise FileNotFoundError(2, "No such file or directory", directory)
     if not os.path.isdir(directory):
         raise CollectionFormatError(f"{directory}: not a collection directory")
     mpath = os.path.join(directory, MANIFEST)
-    if not os.path.exists(mpath):
-        raise CollectionFormatError(f"{directory}: not a collection (no {MANIFEST})")
     try:
-        with open(mpath, encoding="utf-8") as f:
-            manifest = json.load(f)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise CollectionFormatError(f"{mpath}: corrupted manifest: {exc}") from None
+        manifest, _ = read_json_file(mpath, max_bytes=MAX_MANIFEST_BYTES)
+    except FileNotFoundError:
+        raise CollectionFormatError(f"{directory}: not a collection (no {MANIFEST})") from None
+    return check_manifest(mpath, manifest)
+
+
+MANIFEST_KEYS = {"format", "format_version", "mcindex_version", "n", "dim", "metric", "columns", "ids",
+                 "attributes_format", "checksum", "files", SELF_CHECKSUM}
+_COLUMN_KEYS = {"name", "kind", "dtype", "nulls", "labels", "min", "max"}
+
+
+def check_keys(path: str, entry: Mapping[str, Any], allowed: set[str], what: str) -> None:
+    """Refuse keys no writer of this format version writes: a damaged key name is caught rather
+    than silently ignored (newer formats have a new ``format_version``)."""
+    unknown = set(entry) - allowed
+    if unknown:
+        raise CollectionFormatError(f"{path}: unknown key(s) {short(sorted(unknown))} in {what}")
+
+
+def _require(mpath: str, manifest: Mapping[str, Any], key: str, ok: bool, expected: str) -> None:
+    if not ok:
+        got = short(manifest[key]) if key in manifest else "nothing"
+        raise CollectionFormatError(f"{mpath}: manifest key {key!r} must be {expected}, got {got}")
+
+
+def check_manifest(mpath: str, manifest: Any) -> dict[str, Any]:
+    """``manifest`` (parsed from ``mpath``) after checking that it is a collection manifest of a
+    version this mcindex reads, that its own checksum matches (when it has one), and that every
+    key has the type and range a loader relies on: ``n``, ``dim``, ``metric``, ``ids``,
+    ``attributes_format``, each column's name (unique, not reserved), kind and dtype, and the
+    files it lists (exactly those the format needs, each with a size and a SHA-256). Keys no
+    writer of this version writes are refused."""
     if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
         raise CollectionFormatError(f"{mpath}: not an mcindex collection manifest")
     version = manifest.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool):
-        raise CollectionFormatError(f"{mpath}: format_version must be an int, got {version!r}")
+    if not _is_int(version):
+        raise CollectionFormatError(f"{mpath}: format_version must be an int, got {short(version)}")
     if version not in READABLE_VERSIONS:
         raise CollectionFormatError(
-            f"{mpath}: collection format version {version} (written by mcindex "
-            f"{manifest.get('mcindex_version', '?')}); this mcindex reads version(s) "
+            f"{mpath}: collection format version {short(version)} (written by mcindex "
+            f"{short(manifest.get('mcindex_version', '?'))}); this mcindex reads version(s) "
             f"{', '.join(map(str, READABLE_VERSIONS))}")
-    expected = {"n": int, "dim": int, "metric": str, "columns": list, "files": dict, "checksum": str}
-    for key, typ in expected.items():
-        if not isinstance(manifest.get(key), typ) or isinstance(manifest.get(key), bool):
-            raise CollectionFormatError(f"{mpath}: manifest key {key!r} missing or not {typ.__name__}")
-    if manifest["checksum"] != "sha256":
-        raise CollectionFormatError(f"{mpath}: unknown checksum {manifest['checksum']!r}")
-    for col in manifest["columns"]:
-        if not isinstance(col, dict) or not isinstance(col.get("name"), str) or not isinstance(col.get("kind"), str):
-            raise CollectionFormatError(f"{mpath}: malformed column entry {col!r}")
+    check_self_checksum(mpath, manifest)
+    check_keys(mpath, manifest, MANIFEST_KEYS, "the manifest")
+    get = manifest.get
+    _require(mpath, manifest, "n", _is_int(get("n")) and get("n") >= 0, "an int >= 0")
+    _require(mpath, manifest, "dim", _is_int(get("dim")) and get("dim") >= 1, "an int >= 1")
+    _require(mpath, manifest, "metric", get("metric") in METRICS, f"one of {', '.join(METRICS)}")
+    _require(mpath, manifest, "checksum", get("checksum") == "sha256", "'sha256'")
+    _require(mpath, manifest, "ids", get("ids") in (None, "int64", "str"), "null, 'int64' or 'str'")
+    _require(mpath, manifest, "attributes_format", get("attributes_format") in (None, *ATTRIBUTE_FILES),
+             "null, 'arrow' or 'npz'")
+    _require(mpath, manifest, "mcindex_version", isinstance(get("mcindex_version", ""), str), "a string")
+    _require(mpath, manifest, "columns", isinstance(get("columns"), list), "a list")
+    _require(mpath, manifest, "files", isinstance(get("files"), dict), "an object")
+    _check_column_specs(mpath, manifest["columns"])
+    if manifest["columns"] and not get("attributes_format"):
+        raise CollectionFormatError(f"{mpath}: the manifest lists columns but no attributes file")
+    _check_file_entries(mpath, manifest)
     return manifest
 
 
-def _verify_files(directory: str, manifest: dict[str, Any]) -> None:
+def _check_column_specs(mpath: str, specs: list[Any]) -> None:
+    seen: set[str] = set()
+    for i, spec in enumerate(specs):
+        if not isinstance(spec, dict) or not isinstance(spec.get("name"), str) or not spec["name"] \
+                or spec.get("kind") not in KINDS:
+            raise CollectionFormatError(f"{mpath}: malformed column entry {i}: {short(spec)} (needs a non-empty "
+                                        f"name and a kind among {', '.join(KINDS)})")
+        name, kind = spec["name"], spec["kind"]
+        check_keys(mpath, spec, _COLUMN_KEYS, f"column entry {i}")
+        if name in seen or name in RESERVED:
+            raise CollectionFormatError(f"{mpath}: column name {short(name)} is {'reserved' if name in RESERVED else 'repeated'}")
+        seen.add(name)
+        dtypes = column_class(kind).ARROW_TYPES
+        if not isinstance(spec.get("dtype"), str) or spec["dtype"] not in dtypes:  # a dict or list is unhashable
+            raise CollectionFormatError(f"{mpath}: column {short(name)} ({kind}) has dtype {short(spec.get('dtype'))}; "
+                                        f"a {kind} column is one of {', '.join(dtypes)}")
+        for key in ("nulls", "labels"):
+            if key in spec and not (_is_int(spec[key]) and spec[key] >= 0):
+                raise CollectionFormatError(f"{mpath}: column {short(name)}: {key} must be an int >= 0, "
+                                            f"got {short(spec[key])}")
+
+
+def _needed_files(manifest: Mapping[str, Any]) -> set[str]:
     needed = {INDEX_FILE}
     if manifest.get("attributes_format"):
-        fmt = manifest["attributes_format"]
-        if fmt not in ATTRIBUTE_FILES:
-            raise CollectionFormatError(f"{directory}: unknown attributes_format {fmt!r}")
-        needed.add(ATTRIBUTE_FILES[fmt])
+        needed.add(ATTRIBUTE_FILES[manifest["attributes_format"]])
     if manifest.get("ids"):
         needed.add(IDS_FILE)
-    missing = needed - set(manifest["files"])
+    return needed
+
+
+def _check_file_entries(mpath: str, manifest: Mapping[str, Any]) -> None:
+    files = manifest["files"]
+    needed = _needed_files(manifest)
+    missing = needed - set(files)
     if missing:
-        raise CollectionFormatError(f"{directory}: manifest lists no checksum for {', '.join(sorted(missing))}")
+        raise CollectionFormatError(f"{mpath}: manifest lists no checksum for {', '.join(sorted(missing))}")
+    for name, info in files.items():
+        if name not in needed:
+            raise CollectionFormatError(f"{mpath}: the manifest lists {short(name)}, which is not a file of this "
+                                        f"collection (it holds {', '.join(sorted(needed))})")
+        if not isinstance(info, dict) or set(info) != {"bytes", "sha256"} or not _is_int(info["bytes"]) \
+                or info["bytes"] < 0 or not isinstance(info["sha256"], str) or not _SHA256.match(info["sha256"]):
+            raise CollectionFormatError(f"{mpath}: malformed manifest entry for {name}: {short(info)} (needs "
+                                        f"'bytes' >= 0 and a 64-digit hex 'sha256')")
+
+
+def _check_listed_files(directory: str, manifest: Mapping[str, Any]) -> None:
+    """Every listed file is a regular file (not a symlink, FIFO, device...) of the listed size."""
     for name, info in manifest["files"].items():
-        if os.path.basename(name) != name or name in ("", ".", ".."):
-            raise CollectionFormatError(f"{directory}: bad file name {name!r} in the manifest")
         full = os.path.join(directory, name)
-        if not os.path.isfile(full):
-            raise CollectionFormatError(f"{directory}: {name} is missing")
-        if not isinstance(info, dict) or not isinstance(info.get("sha256"), str):
-            raise CollectionFormatError(f"{directory}: malformed manifest entry for {name}")
-        size = os.path.getsize(full)
-        if size != info.get("bytes"):
-            raise CollectionFormatError(f"{full}: size {size} bytes, the manifest says {info.get('bytes')} "
+        try:
+            st = check_regular(full)
+        except FileNotFoundError:
+            raise CollectionFormatError(f"{directory}: {name} is missing") from None
+        if st.st_size != info["bytes"]:
+            raise CollectionFormatError(f"{full}: size {st.st_size} bytes, the manifest says {info['bytes']} "
                                         f"(truncated or modified)")
-        if sha256_of(full) != info["sha256"]:
-            raise CollectionFormatError(f"{full}: checksum mismatch (the file is corrupted or was modified)")
+
+
+def _load_index(directory: str, manifest: Mapping[str, Any], mmap: bool) -> Any:
+    from ..index import Index
+
+    path = os.path.join(directory, INDEX_FILE)
+    _verify_streamed(path, manifest["files"][INDEX_FILE])
+    try:
+        index = Index.load(path, mmap=mmap)
+    except (ValueError, TypeError, OSError) as exc:  # IndexFormatError is a ValueError; so is a bad planner rule
+        text = str(exc)
+        raise CollectionFormatError(text if text.startswith(path) else f"{path}: {text}") from None
+    if (len(index), index.dim, index.metric) != (manifest["n"], manifest["dim"], manifest["metric"]):
+        raise CollectionFormatError(f"{path}: the index holds {len(index)} x {index.dim} ({index.metric}), "
+                                    f"the manifest says {manifest['n']} x {manifest['dim']} ({manifest['metric']})")
+    return index
+
+
+_NPZ_KEY = re.compile(r"c(0|[1-9][0-9]{0,8})\.([a-z_]{1,32})\Z")
+
+
+def _columns_from_npz(arrays: Mapping[str, np.ndarray], specs: list[dict[str, Any]], n: int) -> dict[str, Column]:
+    """The columns of an ``attributes.npz`` (arrays ``c{i}.<part>``), each checked by its class."""
+    parts: dict[int, dict[str, np.ndarray]] = {}
+    for key, arr in arrays.items():
+        m = _NPZ_KEY.match(key)
+        if not m or int(m[1]) >= len(specs):
+            raise ValueError(f"unexpected array {short(key)} (the manifest lists {len(specs)} columns)")
+        parts.setdefault(int(m[1]), {})[m[2]] = arr
+    return {spec["name"]: column_class(spec["kind"]).from_npz(spec["name"], parts.get(i, {}), n)
+            for i, spec in enumerate(specs)}
+
+
+def _check_columns(path: str, columns: Mapping[str, Column], specs: list[dict[str, Any]]) -> None:
+    """What the columns read back as must be what the manifest describes."""
+    for spec in specs:
+        got = columns[spec["name"]].describe()
+        for key in ("kind", "dtype", "nulls", "labels"):
+            if key in spec and got.get(key) != spec[key]:
+                raise CollectionFormatError(f"{path}: column {short(spec['name'])} reads back with {key} "
+                                            f"{short(got.get(key))}, the manifest says {short(spec[key])}")
 
 
 def _read_attribute_columns(directory: str, manifest: dict[str, Any]) -> dict[str, Column]:
-    fmt = manifest.get("attributes_format")
-    specs = manifest["columns"]
-    n = manifest["n"]
-    if not fmt:
-        if specs:
-            raise CollectionFormatError(f"{directory}: the manifest lists columns but no attributes file")
-        return {}
-    path = os.path.join(directory, ATTRIBUTE_FILES[fmt])
-    names = [c["name"] for c in specs]
-    if fmt == "arrow":
-        pa = require("pyarrow", f"loading {path}")
-        try:
-            with open(path, "rb") as f:
-                table = pa.ipc.open_file(f).read_all()
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise CollectionFormatError(f"{path}: unreadable Arrow file: {exc}") from None
-        if table.column_names != names or table.num_rows != n:
-            raise CollectionFormatError(f"{path}: holds columns {table.column_names} x {table.num_rows} rows, "
-                                        f"the manifest says {names} x {n}")
-        columns = build_columns(read_attributes(table), n, {c["name"]: c["kind"] for c in specs})
-    else:
-        from .categorical import BooleanColumn, CategoricalColumn
-        from .multilabel import KeywordsColumn, MultiLabelColumn
-        from .numeric import NumericColumn
+    from ._npz import read_npz
 
-        classes = {"numeric": NumericColumn, "categorical": CategoricalColumn, "boolean": BooleanColumn,
-                   "multi_label": MultiLabelColumn, "keywords": KeywordsColumn}
-        arrays = _read_npz(path)
-        columns = {}
-        for i, spec in enumerate(specs):
-            if spec["kind"] not in classes:
-                raise CollectionFormatError(f"{path}: unknown column kind {spec['kind']!r}")
-            prefix = f"c{i}."
-            part = {k[len(prefix):]: v for k, v in arrays.items() if k.startswith(prefix)}
-            columns[spec["name"]] = classes[spec["kind"]].from_npz(spec["name"], part, n)
-    for spec in specs:
-        got = columns[spec["name"]].dtype
-        if spec.get("dtype") not in (None, got):
-            raise CollectionFormatError(f"{path}: column {spec['name']!r} reads back as {got}, "
-                                        f"the manifest says {spec['dtype']}")
+    fmt = manifest.get("attributes_format")
+    if not fmt:
+        return {}
+    specs, n = manifest["columns"], manifest["n"]
+    name = ATTRIBUTE_FILES[fmt]
+    path = os.path.join(directory, name)
+    if fmt == "arrow":
+        require("pyarrow", f"loading {path}")  # ImportError before the file is read
+    data = read_verified(path, manifest["files"][name])
+    try:
+        if fmt == "arrow":
+            from ._arrowfile import read_arrow_columns
+
+            columns = read_arrow_columns(data, specs, n)
+        else:
+            columns = _columns_from_npz(read_npz(data), specs, n)
+    except (ValueError, TypeError) as exc:
+        raise CollectionFormatError(f"{path}: {clip(str(exc))}") from None
+    _check_columns(path, columns, specs)
     return columns
+
+
+def _read_ids(directory: str, manifest: dict[str, Any]) -> ExternalIds | None:
+    from ._npz import read_npz
+
+    kind = manifest.get("ids")
+    if not kind:
+        return None
+    path = os.path.join(directory, IDS_FILE)
+    data = read_verified(path, manifest["files"][IDS_FILE])
+    try:
+        ids = ExternalIds.from_npz(read_npz(data), manifest["n"])
+    except (ValueError, TypeError) as exc:
+        raise CollectionFormatError(f"{path}: {clip(str(exc))}") from None
+    if ids.kind != kind:
+        raise CollectionFormatError(f"{path}: ids are {ids.kind}, the manifest says {kind}")
+    return ids
 
 
 def load_collection(path: str | os.PathLike[str], *, mmap: bool = False
@@ -457,30 +777,14 @@ def load_collection(path: str | os.PathLike[str], *, mmap: bool = False
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        CollectionFormatError: anything else wrong with the directory (a ``ValueError``).
+        ImportError: the attributes are stored as Arrow and pyarrow is not installed.
+        CollectionFormatError: anything else wrong with the directory (a ``ValueError`` whose
+            message names the file).
     """
-    from ..index import Index
-    from ..persistence import IndexFormatError
-
     directory = os.fspath(path)
     manifest = read_manifest(directory)
-    _verify_files(directory, manifest)
-    try:
-        index = Index.load(os.path.join(directory, INDEX_FILE), mmap=mmap)
-    except IndexFormatError as exc:
-        raise CollectionFormatError(str(exc)) from None
-    if (len(index), index.dim, index.metric) != (manifest["n"], manifest["dim"], manifest["metric"]):
-        raise CollectionFormatError(f"{directory}: the index holds {len(index)} x {index.dim} ({index.metric}), "
-                                    f"the manifest says {manifest['n']} x {manifest['dim']} ({manifest['metric']})")
-    try:
-        columns = _read_attribute_columns(directory, manifest)
-        ids = None
-        if manifest.get("ids"):
-            ids = ExternalIds.from_npz(_read_npz(os.path.join(directory, IDS_FILE)), manifest["n"])
-            if ids.kind != manifest["ids"]:
-                raise CollectionFormatError(f"{directory}: ids are {ids.kind}, the manifest says {manifest['ids']}")
-    except CollectionFormatError:
-        raise
-    except (ValueError, TypeError) as exc:
-        raise CollectionFormatError(f"{directory}: {exc}") from None
+    _check_listed_files(directory, manifest)
+    index = _load_index(directory, manifest, mmap)
+    columns = _read_attribute_columns(directory, manifest)
+    ids = _read_ids(directory, manifest)
     return index, columns, ids, manifest

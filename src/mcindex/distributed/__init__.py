@@ -7,19 +7,29 @@
   format (``storage.py``); errors (``errors.py``).
 
 Needs Ray: ``pip install "mcindex[distributed]"``. ``import mcindex`` never imports Ray; this
-package does.
+package does when Ray is installed. Without Ray, the file format (``storage``), the partition
+functions and the errors still import (so sharded directories can be checked anywhere), and
+``ShardedCollection`` raises ImportError saying what to install.
 """
 
 from __future__ import annotations
 
-try:
-    import ray  # noqa: F401
-except ImportError as exc:  # pragma: no cover - exercised where Ray is not installed
-    raise ImportError("mcindex.distributed needs Ray: pip install 'mcindex[distributed]'") from exc
-
 from .errors import ShardError, ShardTimeoutError, ShardUnavailableError
 from .partition import PARTITIONS
-from .sharded import ACTOR_DEFAULTS, ShardedCollection
 
 __all__ = ["ACTOR_DEFAULTS", "PARTITIONS", "ShardError", "ShardTimeoutError", "ShardUnavailableError",
            "ShardedCollection"]
+
+try:
+    import ray  # noqa: F401
+except ImportError as exc:  # pragma: no cover - exercised where Ray is not installed
+    _NO_RAY: ImportError | None = exc
+else:
+    _NO_RAY = None
+    from .sharded import ACTOR_DEFAULTS, ShardedCollection
+
+
+def __getattr__(name: str) -> object:  # reached only for names not set above: without Ray
+    if name in ("ACTOR_DEFAULTS", "ShardedCollection"):
+        raise ImportError("mcindex.distributed needs Ray: pip install 'mcindex[distributed]'") from _NO_RAY
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

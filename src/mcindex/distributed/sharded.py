@@ -48,7 +48,7 @@ from .batches import Batch, infer_kinds, iter_batches, take_rows
 from .errors import ShardError, ShardTimeoutError, ShardUnavailableError
 from .merge import merge_topk
 from .shard import Shard, shard_dir_name
-from .storage import FORMAT, FORMAT_VERSION, read_manifest, verify_shard_manifests
+from .storage import FORMAT_VERSION, MAX_MANIFEST_BYTES, make_manifest, read_manifest, verify_shard_manifests
 
 __all__ = ["ShardedCollection"]
 
@@ -287,7 +287,8 @@ class ShardedCollection:
         }
         out = cls(actors, meta, owner=True, tempdir=root if path is None else None)
         if path is not None:
-            write_manifest(root, out._manifest([shard_dir_name(s) for s in range(shards)]))
+            write_manifest(root, out._manifest([shard_dir_name(s) for s in range(shards)]),
+                           max_bytes=MAX_MANIFEST_BYTES)
             _fsync_path(root)
         return out
 
@@ -362,13 +363,10 @@ class ShardedCollection:
         p = dict(m["partition"])
         if p["kind"] == "cluster":
             p["centroids"] = [[float(x) for x in row] for row in np.asarray(p["centroids"])]
-        return {
-            "format": FORMAT, "format_version": FORMAT_VERSION, "mcindex_version": __version__,
-            "n": m["n"], "dim": m["dim"], "metric": m["metric"], "ids": m["ids"], "columns": m["columns"],
-            "partition": p, "checksum": "sha256",
-            "shards": [{"dir": d, "n": size, "manifest_sha256": sha}
-                       for d, size, sha in zip(dirs, m["shard_sizes"], m["shard_manifests"], strict=True)],
-        }
+        return make_manifest(
+            version=__version__, n=m["n"], dim=m["dim"], metric=m["metric"], ids=m["ids"], columns=m["columns"],
+            partition=p, shards=[{"dir": d, "n": size, "manifest_sha256": sha}
+                                 for d, size, sha in zip(dirs, m["shard_sizes"], m["shard_manifests"], strict=True)])
 
     def save(self, path: str | os.PathLike[str]) -> None:
         """Save every shard (each actor writes its own ``shard-XXXX`` directory, in parallel)
@@ -386,7 +384,7 @@ class ShardedCollection:
             results = _gather(self._actors, [a.save.remote(os.path.join(tmp, d)) for a, d in zip(self._actors, dirs,
                                                                                                   strict=True)], "save")
             self._meta["shard_manifests"] = [r["manifest_sha256"] for r in results]
-            write_manifest(tmp, self._manifest(dirs))
+            write_manifest(tmp, self._manifest(dirs), max_bytes=MAX_MANIFEST_BYTES)
 
     # ---- properties ---------------------------------------------------------------------------
     def __len__(self) -> int:

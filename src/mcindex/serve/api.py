@@ -14,7 +14,11 @@ and ``/docs``. Status codes:
 * 200 - results;
 * 400 - the request is well formed but the library refuses it: unknown column, an op the
   column's kind does not support, bad SQL (DuckDB's message), a query of the wrong dimension or
-  too large a magnitude, malformed JSON, a SQL ``where`` on a server without DuckDB;
+  too large a magnitude, malformed JSON, a SQL ``where`` on a server without DuckDB, a SQL
+  ``where`` over the collection's SQL limits (time budget, memory limit, size guard:
+  :class:`~mcindex.collection.FilterLimitError`, whose message names the limit and its value;
+  400 rather than 408 or 504: the filter, not the connection or the server, is at fault, and
+  sending it again would fail again);
 * 413 - the body is over ``max_body_bytes`` (declared or streamed);
 * 422 - the body does not match the request schema (types, bounds on ``k``, query count, NaN);
 * 503 / 504 - ``/health`` when the collection does not answer, a search that timed out.
@@ -40,6 +44,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from .. import __version__
 from ..collection.report import to_jsonable
+from ..collection.sql import SqlLimits
 from ..exact import max_magnitude
 from .body_limit import BodySizeLimit
 from .models import ErrorResponse, HealthResponse, SearchResponse, search_request_model
@@ -79,7 +84,7 @@ _ERRORS = {400: {"model": ErrorResponse, "description": "refused by the library 
 def make_app(collection: Any, *, max_queries: int = MAX_QUERIES, max_k: int = MAX_K, max_ef: int = MAX_EF,
              max_body_bytes: int = MAX_BODY_BYTES, max_where_chars: int = MAX_WHERE_CHARS,
              search_threads: int | None = 1, health_timeout: float = HEALTH_TIMEOUT,
-             title: str = "mcindex") -> FastAPI:
+             sql_limits: SqlLimits | None = None, title: str = "mcindex") -> FastAPI:
     """A FastAPI application serving ``collection``.
 
     Args:
@@ -96,6 +101,10 @@ def make_app(collection: Any, *, max_queries: int = MAX_QUERIES, max_k: int = MA
             requests already run in parallel (each search runs in a worker thread and releases
             the GIL); None lets one request use every core.
         health_timeout: seconds ``/health`` waits for its probe search before answering 503.
+        sql_limits: the time budget, memory limit and DuckDB connections of SQL ``where``
+            strings (:class:`~mcindex.collection.SqlLimits`), set on ``collection``; None keeps
+            the collection's own (by default ``SqlLimits()``: 1 s, 256 MiB, 4 connections). A
+            filter over a limit is a 400 whose ``detail`` names it.
         title: the OpenAPI title.
     """
     for name, value in (("max_queries", max_queries), ("max_k", max_k), ("max_ef", max_ef),
@@ -103,8 +112,11 @@ def make_app(collection: Any, *, max_queries: int = MAX_QUERIES, max_k: int = MA
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive int, got {value!r}")
     dim = int(collection.dim)
-    limits = {"max_queries": max_queries, "max_k": max_k, "max_ef": max_ef, "max_body_bytes": max_body_bytes,
-              "max_where_chars": max_where_chars}
+    limits: dict[str, Any] = {"max_queries": max_queries, "max_k": max_k, "max_ef": max_ef,
+                              "max_body_bytes": max_body_bytes, "max_where_chars": max_where_chars}
+    sql = _apply_sql_limits(collection, sql_limits)
+    if sql is not None:
+        limits["sql"] = sql.describe()
     SearchRequest = search_request_model(dim=dim, max_queries=max_queries, max_k=max_k, max_ef=max_ef,
                                          max_where_chars=max_where_chars)
     columns = _column_names(collection)
@@ -253,6 +265,20 @@ def _plain_error(error: Mapping[str, Any]) -> dict[str, Any]:
 
 def _one_line(exc: BaseException) -> str:
     return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _apply_sql_limits(collection: Any, sql_limits: SqlLimits | None) -> SqlLimits | None:
+    """Set ``sql_limits`` on ``collection`` (when given); the limits in force, or None when the
+    collection has none of its own (a sharded collection: its shards apply the defaults)."""
+    has_limits = hasattr(type(collection), "sql_limits")
+    if sql_limits is not None:
+        if not isinstance(sql_limits, SqlLimits):
+            raise TypeError(f"sql_limits must be a mcindex.collection.SqlLimits, got {type(sql_limits).__name__}")
+        if not has_limits:
+            raise ValueError(f"a {type(collection).__name__} takes no SQL limits (a sharded collection's shards "
+                             "apply the defaults)")
+        collection.sql_limits = sql_limits
+    return collection.sql_limits if has_limits else None
 
 
 def _column_names(collection: Any) -> list[str] | None:

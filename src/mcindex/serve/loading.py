@@ -12,15 +12,16 @@ Anything else is a ``ValueError`` / ``FileNotFoundError`` with a one-line messag
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
 
 __all__ = ["check_servable", "describe_path", "load_servable"]
 
 MANIFEST = "manifest.json"
-# mcindex.distributed.storage.FORMAT, spelled out: importing that package imports Ray.
+# mcindex.distributed.storage.FORMAT and MAX_MANIFEST_BYTES, spelled out: importing that package
+# imports Ray when it is installed.
 SHARDED_FORMAT = "mcindex-sharded-collection"
+_MAX_MANIFEST_BYTES = 64 << 20
 
 
 def describe_path(path: str | os.PathLike[str]) -> str:
@@ -35,15 +36,16 @@ def describe_path(path: str | os.PathLike[str]) -> str:
     if not os.path.exists(path):
         raise FileNotFoundError(2, "No such file or directory", path)
     if os.path.isdir(path):
+        from ..collection.storage import CollectionFormatError, read_json_file
+
         manifest_path = os.path.join(path, MANIFEST)
-        try:
-            with open(manifest_path, encoding="utf-8") as f:
-                manifest = json.load(f)
+        try:  # a regular file only (a FIFO would block), size and nesting capped
+            manifest, _ = read_json_file(manifest_path, max_bytes=_MAX_MANIFEST_BYTES)
         except FileNotFoundError:
             raise ValueError(f"{path}: not a collection directory (no {MANIFEST}); serve a directory written by "
                              "Collection.save / 'mcindex build', or an index file") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{manifest_path}: unreadable manifest: {exc}") from None
+        except CollectionFormatError as exc:
+            raise ValueError(f"unreadable manifest: {exc}") from None
         if isinstance(manifest, dict) and manifest.get("format") == SHARDED_FORMAT:
             return "sharded"
         return "collection"
