@@ -164,7 +164,7 @@ def test_info_of_a_collection_and_of_an_index_file(files, built, capsys):
     code, out, _ = run(capsys, ["info", built])
     assert code == 0
     for text in ("mcindex-collection v1", "300 x 8, metric l2", f"simd        {mcindex.simd_level()}",
-                 "ids         str", "price     numeric", "multi_label", "groups (cliques)", "SHA-256 verified",
+                 "ids         str", "price     numeric", "multi_label", "cliques  ", "SHA-256 verified",
                  "build parameters"):
         assert text in out, text
     code, out, _ = run(capsys, ["info", built, "--json"])

@@ -191,9 +191,10 @@ def test_hop_limit_and_short_answers_are_reported(copies):
     broad = Bitmap.from_mask(rng.random(len(data)) < 0.5)
     _, _, st = index.search(queries, 10, broad, strategy="mci", max_hops=1, return_stats=True, threads=2)
     assert (st["early_stop_reason"] == "hop limit").mean() > 0.5
-    scattered = np.sort(rng.choice(len(data), 40, replace=False))
-    ids, _, st = index.search(queries, 30, scattered, strategy="mci", max_hops=1, seeds=1, graph_links=False,
-                              return_stats=True, threads=2)
+    # More valid points than the list holds (else every one is seeded), one seed, one hop.
+    scattered = np.sort(rng.choice(len(data), 400, replace=False))
+    ids, _, st = index.search(queries, 30, scattered, ef=30, strategy="mci", max_hops=1, seeds=1,
+                              graph_links=False, return_stats=True, threads=2)
     short = (ids >= 0).sum(axis=1) < 30
     assert short.any()
     assert np.all(st["early_stop"][short]) and np.all(st["found"] == (ids >= 0).sum(axis=1))

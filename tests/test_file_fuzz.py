@@ -213,7 +213,7 @@ PAYLOAD_VALUES = st.integers(0, 130) | st.sampled_from([2**31, 2**32 - 1]) | st.
 
 
 INFO_FIELDS = {"stats": ["sample", "one_hop_reach_mean", "nn10_one_hop", "nn100_one_hop", "pool_recall", "other"],
-               "build": ["seconds", "calibration_seconds", "fallback_groups", "phase_seconds", "rounds", "other"],
+               "build": ["seconds", "calibration_seconds", "fallback_cliques", "fallback_groups", "phase_seconds", "rounds", "other"],
                "build_params": ["degree", "alpha", "pool_method", "extend_cliques", "seed", "other"]}
 
 

@@ -17,12 +17,11 @@ namespace mcindex {
 struct NavGraphParams {
   std::size_t degree = 32;       // R: max out-degree
   std::size_t build_list = 100;  // L: candidate list size while inserting
-  // RobustPrune's alpha. 1.0 (HNSW's heuristic) on the squared distances the build compares:
-  // against 1.2 it gave a sparser graph (mean degree 24.5 against 30.9 of 32 on GloVe) that
-  // reaches the same recall with 5-10% fewer distances on GloVe-400k and on 64k x 384 sentence
-  // embeddings (BENCHMARKS.md); it is also the only value valid for "ip", whose distances can
-  // be negative.
-  float prune_slack = 1.0f;
+  // RobustPrune's alpha on the squared distances the build compares. 1.2 keeps the long edges
+  // that reach isolated points (1.0, HNSW's heuristic, was 5-10% cheaper at equal recall on
+  // GloVe and 384-d embeddings but lost outliers of clustered data: BENCHMARKS.md); "ip" takes
+  // 1.0, since its distances can be negative.
+  float prune_slack = 1.2f;
   std::uint64_t seed = 0;        // insertion order
 };
 

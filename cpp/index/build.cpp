@@ -67,7 +67,7 @@ BuiltIndex build_index(const FlatStorage& vectors, const BuildParams& bp, const 
   NavGraphParams nav;
   nav.degree = std::min(bp.degree, std::max<std::size_t>(n - 1, 1));
   nav.build_list = std::min(bp.build_list, n);
-  nav.prune_slack = 1.0f;
+  nav.prune_slack = vectors.metric == Metric::IP ? 1.0f : 1.2f;
   nav.seed = bp.seed;
   const std::size_t pool_size = std::min(bp.pool_size, n - 1);
   CoverParams cover;
