@@ -15,7 +15,7 @@ from .bitmap import Bitmap
 from .exact import ExactIndex, exact_search
 from .index import Index
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 __all__ = ["Bitmap", "Collection", "ExactIndex", "FilterLimitError", "Index", "SqlLimits", "col", "exact_search",
            "release_memory", "simd_level", "__version__", "datasets", "workloads", "evaluate"]

@@ -685,7 +685,7 @@ def _sql_limits(args: argparse.Namespace) -> Any:
 
 # ---- main ---------------------------------------------------------------------------------
 def _version() -> str:
-    from . import __version__
+    from ._version import __version__
 
     return __version__
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ._checks import METRICS
 from ._checks import check_int as _check_int
 from ._files import check_regular, open_regular
 
@@ -48,7 +49,6 @@ __all__ = [
     "write_npy",
 ]
 
-METRICS = ("l2", "ip", "cosine")
 """Metric names accepted everywhere in mcindex."""
 
 DATASETS = ("glove-50", "synthetic")

@@ -160,6 +160,6 @@ def calibration_progress(progress: ProgressArg) -> tuple[Callable[[int, int], No
 
 
 def _package_version() -> str:
-    from . import __version__
+    from ._version import __version__
 
     return __version__

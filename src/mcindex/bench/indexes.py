@@ -34,6 +34,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .._checks import METRICS
 from ..bitmap import Bitmap
 
 __all__ = [
@@ -52,7 +53,6 @@ __all__ = [
     "register",
 ]
 
-METRICS = ("l2", "ip", "cosine")
 
 _BENCH_EXTRA = 'pip install "mcindex[bench]"'
 

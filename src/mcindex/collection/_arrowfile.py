@@ -23,7 +23,8 @@ import struct
 from typing import Any
 
 from ._optional import require
-from .columns import Column, column_class
+from .columns import Column
+from .kinds import column_class
 from .table import build_columns, read_attributes
 
 __all__ = ["check_ipc_layout", "read_arrow_columns"]

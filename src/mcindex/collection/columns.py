@@ -42,7 +42,6 @@ __all__ = [
     "KINDS",
     "Column",
     "RawColumn",
-    "build_column",
     "ids_to_bitmap",
     "infer_kind",
 ]
@@ -208,28 +207,6 @@ def infer_kind(raw: RawColumn) -> str:
         return "multi_label"
     raise TypeError(f"column {raw.name!r} mixes values of kinds {', '.join(sorted(kinds))}; "
                     f"give it one type (or a kind with kinds=)")
-
-
-def column_class(kind: str) -> type[Column]:
-    """The :class:`Column` subclass of ``kind`` (one of :data:`KINDS`; KeyError otherwise)."""
-    from .categorical import BooleanColumn, CategoricalColumn
-    from .multilabel import KeywordsColumn, MultiLabelColumn
-    from .numeric import NumericColumn
-
-    classes: dict[str, type[Column]] = {
-        "numeric": NumericColumn, "categorical": CategoricalColumn, "boolean": BooleanColumn,
-        "multi_label": MultiLabelColumn, "keywords": KeywordsColumn,
-    }
-    return classes[kind]
-
-
-def build_column(raw: RawColumn, kind: str | None = None) -> Column:
-    """The column of ``kind`` (inferred when None) built from ``raw``, with its index."""
-    if kind is None:
-        kind = infer_kind(raw)
-    if kind not in KINDS:
-        raise ValueError(f"column {raw.name!r}: unknown kind {kind!r}; valid kinds: {', '.join(KINDS)}")
-    return column_class(kind).from_raw(raw)
 
 
 # ---- the column ---------------------------------------------------------------------------------

@@ -91,9 +91,11 @@ try:  # POSIX: a writer holds a lock on its temporary directory (see _remove_sta
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
+from .._checks import METRICS
 from .. import _files
 from ._optional import available, require
-from .columns import KINDS, Column, column_class
+from .columns import KINDS, Column
+from .kinds import column_class
 from .ids import ExternalIds
 from .table import RESERVED
 
@@ -108,7 +110,6 @@ MANIFEST = "manifest.json"
 INDEX_FILE = "index.mci"
 IDS_FILE = "ids.npz"
 ATTRIBUTE_FILES = {"arrow": "attributes.arrow", "npz": "attributes.npz"}
-METRICS = ("l2", "ip", "cosine")
 _CHUNK = 1 << 20
 #: A collection manifest is read whole and parsed only if it is at most this big (about 50,000
 #: columns); a save that would write a bigger one fails before anything is replaced.
@@ -518,7 +519,7 @@ def save_collection(path: str | os.PathLike[str], index: Any, columns: Mapping[s
         ImportError: ``"arrow"`` without pyarrow.
         OSError: the files could not be written (the old collection, if any, is untouched).
     """
-    from .. import __version__
+    from .._version import __version__
 
     if attributes_format == "auto":
         attributes_format = "arrow" if available("pyarrow") else "npz"

@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from ._optional import available, require
-from .columns import KINDS, Column, RawColumn, build_column
+from .columns import KINDS, Column, RawColumn
+from .kinds import build_column
 
 __all__ = ["TABLE_FORMATS", "build_columns", "make_table", "read_attributes", "resolve_format"]
 

@@ -357,7 +357,7 @@ class ShardedCollection:
 
     # ---- persistence ----------------------------------------------------------------------------
     def _manifest(self, dirs: Sequence[str]) -> dict[str, Any]:
-        from .. import __version__
+        from .._version import __version__
 
         m = self._meta
         p = dict(m["partition"])

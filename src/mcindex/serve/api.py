@@ -42,7 +42,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .. import __version__
+from .._version import __version__
 from ..collection.report import to_jsonable
 from ..collection.sql import SqlLimits
 from ..exact import max_magnitude
