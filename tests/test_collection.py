@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import mcindex
-from mcindex import Bitmap, Collection, col
+from mcindex import Bitmap, Collection, atomic_files, col
 from mcindex.collection import CollectionFormatError
 from mcindex.collection import storage
 from mcindex.evaluate import recall
@@ -537,7 +537,7 @@ def test_save_replaces_a_collection_atomically_and_never_a_foreign_directory(col
     assert sorted(os.listdir(tmp_path)) == ["c"]
 
     # the fallback without an atomic exchange gives the same result
-    monkeypatch.setattr(storage, "_exchange", lambda a, b: False)
+    monkeypatch.setattr(atomic_files, "_exchange", lambda a, b: False)
     coll.save(path, attributes_format="npz")
     assert Collection.load(path).kinds == coll.kinds
     assert sorted(os.listdir(tmp_path)) == ["c"]

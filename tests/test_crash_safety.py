@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 
 from mcindex import Collection, Index
-from mcindex import persistence
-from mcindex.collection import storage
+from mcindex import atomic_files, persistence
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -83,7 +82,7 @@ def test_killed_index_saves_leave_the_old_or_the_new_file(pair, tmp_path):
         assert content in (a_bytes, b_bytes), "the target holds neither index"
         Index.load(target, mmap=True)  # and it loads
         leftovers = [p.name for p in tmp_path.iterdir() if p.name != "target.mci"]
-        assert len(leftovers) <= 1 and all(persistence._temp_pattern("target.mci").match(x) for x in leftovers)
+        assert len(leftovers) <= 1 and all(atomic_files.temp_pattern("target.mci").match(x) for x in leftovers)
         mid_save += len(leftovers)
         # The next save (here: of the index it holds) removes the dead writer's temporary file.
         Index.load(target).save(target)
@@ -96,7 +95,7 @@ def test_killed_index_saves_leave_the_old_or_the_new_file(pair, tmp_path):
 def test_stale_temp_of_a_live_writer_is_left_alone(pair, tmp_path):
     target = tmp_path / "t.mci"
     index = Index.load(pair / "a.mci")
-    live_tmp, fd = persistence._open_temp(str(tmp_path), "t.mci")  # holds the writer's lock
+    live_tmp, fd = atomic_files.open_temp_file(str(tmp_path), "t.mci")  # holds the writer's lock
     try:
         index.save(target)
         assert os.path.exists(live_tmp)  # another writer's file in progress: untouched
@@ -146,4 +145,4 @@ def test_killed_collection_saves_leave_a_whole_collection(tmp_path):
         assert loaded.column_names in (["x"], ["x", "y"])
         Collection.load(target).save(target)  # the next save removes a dead writer's directory
         assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b", "target"]
-    assert storage._remove_stale_temps(str(tmp_path), "target") == []
+    assert atomic_files.remove_stale_temps(str(tmp_path), "target") == []

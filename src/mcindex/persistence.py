@@ -1,12 +1,13 @@
 """Save and load a built index as one versioned, checksummed file (pure Python + numpy).
 
 An index is a JSON-able header dict (its fields: :mod:`mcindex.index_header`) plus eight named
-numpy arrays ("sections", listed below). :func:`save_index` writes them atomically, :func:`load_index`
-reads them back (optionally as zero-copy, read-only views of a memory map) after verifying
-every byte of the file, and :func:`validate_index` checks the structure of an index in memory
-(it lives in :mod:`mcindex.index_validation`, with :data:`SECTION_DTYPES`; both are re-exported
-here). Every problem is reported as :class:`IndexFormatError` (a ``ValueError``) naming the file
-and what is wrong.
+numpy arrays ("sections", listed below). :func:`save_index` writes them atomically
+(:mod:`mcindex.atomic_files`), :func:`load_index` reads them back (optionally as zero-copy,
+read-only views of a memory map) after verifying every byte of the file, and
+:func:`validate_index` checks the structure of an index in memory (it lives in
+:mod:`mcindex.index_validation`, with :data:`SECTION_DTYPES`; both are re-exported here). Every
+problem is reported as :class:`IndexFormatError` (a ``ValueError``) naming the file and what is
+wrong.
 
 File format, version 2
 ======================
@@ -78,8 +79,6 @@ import json
 import math
 import mmap as _mmap
 import os
-import re
-import secrets
 import struct
 import zlib
 from collections.abc import Mapping
@@ -87,17 +86,13 @@ from typing import Any, BinaryIO, Union
 
 import numpy as np
 
-from ._files import check_replaceable, open_regular
+from ._files import open_regular
+from .atomic_files import replacing_file
 from .file_fields import IndexFormatError
 from .file_fields import is_int as _is_int
 from .file_fields import short as _short
 from .index_header import READABLE_VERSIONS
 from .index_validation import SECTION_DTYPES, validate_index
-
-try:  # POSIX: a writer holds a lock on its temporary file (see _remove_stale_temps)
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
 
 __all__ = [
     "IndexFormatError",
@@ -184,86 +179,13 @@ def _encode(header: Mapping[str, Any],
     return _pack_preamble(file_size, len(blob), _crc32(blob)), blob, file_size, table
 
 
-def _temp_pattern(base: str) -> re.Pattern[str]:
-    """Names of the temporary files a save to ``base`` writes: ``.<base>.<12 hex digits>.tmp``."""
-    return re.compile(r"\." + re.escape(base) + r"\.[0-9a-f]{12}\.tmp\Z")
-
-
-def _open_temp(directory: str, base: str) -> tuple[str, int]:
-    """Create ``.<base>.<random>.tmp`` in ``directory``; return its path and an fd holding the
-    writer's lock on it (POSIX)."""
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    for _ in range(100):
-        tmp = os.path.join(directory, f".{base}.{secrets.token_hex(6)}.tmp")
-        try:
-            fd = os.open(tmp, flags, 0o666)  # mode honours the umask, like open()
-        except FileExistsError:
-            continue
-        if fcntl is not None:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new file: never contended
-            except OSError:  # a file system without locks: the temp file is simply unprotected
-                pass
-        return tmp, fd
-    raise FileExistsError(f"could not create a temporary file in {directory}")
-
-
-def _remove_stale_temps(directory: str, base: str) -> list[str]:
-    """Delete the temporary files of saves to ``base`` whose writer is gone (killed mid-save);
-    return their names.
-
-    A writer holds an exclusive ``flock`` on its temporary file from creation until the file
-    has been renamed into place, and the kernel drops the lock when the writer dies. So a
-    temporary file that can be locked belongs to no live writer and is deleted; one that cannot
-    is being written by another process and is left alone. Without ``fcntl`` (Windows) nothing
-    is deleted.
-    """
-    if fcntl is None:
-        return []
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return []
-    pattern, removed = _temp_pattern(base), []
-    for name in names:
-        if not pattern.match(name):
-            continue
-        full = os.path.join(directory, name)
-        try:
-            fd = os.open(full, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-        except OSError:  # gone already (renamed by its writer), or a symlink
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            # Still the file we locked (not renamed into place and replaced meanwhile)?
-            if os.path.samestat(os.fstat(fd), os.stat(full, follow_symlinks=False)):
-                os.unlink(full)
-                removed.append(name)
-        except OSError:  # locked by a live writer, or gone: leave it
-            pass
-        finally:
-            os.close(fd)
-    return removed
-
-
-def _fsync_directory(directory: str) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # e.g. Windows cannot open a directory; os.replace is still atomic there
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def save_index(path: PathLike, header: Mapping[str, Any], sections: Mapping[str, np.ndarray]) -> None:
     """Write an index to ``path`` atomically.
 
     The index is validated first (:func:`validate_index`), so an inconsistent index is never
     written. The file is written to a temporary file ``.<name>.<random>.tmp`` in the same
     directory, flushed and fsync'ed, moved onto ``path`` with ``os.replace`` and the directory is
-    fsync'ed. If anything fails before the replace (an exception, Ctrl-C), the temporary file is
+    fsync'ed (:func:`mcindex.atomic_files.replacing_file`). If anything fails before the replace (an exception, Ctrl-C), the temporary file is
     removed and an existing file at ``path`` is left untouched (only a failure of the final
     directory fsync is reported after the new file is in place). If the process dies mid-save
     (SIGKILL, power loss), ``path`` holds the old index or the new one, never a mixture; the
@@ -287,43 +209,21 @@ def save_index(path: PathLike, header: Mapping[str, Any], sections: Mapping[str,
     preamble, blob, file_size, table = _encode(header, arrays)
     offsets = [(arrays[e["name"]], e["offset"]) for e in table]
 
-    path = os.path.realpath(os.fspath(path))  # through a symlink: replace its target
-    directory, base = os.path.split(path)
+    path = os.path.realpath(os.fspath(path))
     if os.path.isdir(path):
         raise IsADirectoryError(errno.EISDIR, "Is a directory (an index is saved as one file)", path)
-    check_replaceable(path)
-    if not os.path.isdir(directory):
-        raise FileNotFoundError(errno.ENOENT, "No such directory", directory)
-    _remove_stale_temps(directory, base)
-    tmp, fd = _open_temp(directory, base)
-    # POSIX: the lock on the temporary file must outlive the rename (see _remove_stale_temps),
-    # so the file is closed after it; elsewhere an open file cannot be renamed.
-    rename_open = fcntl is not None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(preamble)
-            f.write(blob)
-            written = PREAMBLE_SIZE + len(blob)
-            for arr, offset in offsets:
-                f.write(bytes(offset - written))
-                f.write(_bytes_of(arr))
-                written = offset + arr.nbytes
-            f.write(bytes(file_size - written))
-            f.flush()
-            if f.tell() != file_size:
-                raise RuntimeError(f"internal error: wrote {f.tell()} bytes, expected {file_size}")
-            os.fsync(f.fileno())
-            if rename_open:
-                os.replace(tmp, path)
-        if not rename_open:
-            os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_directory(directory)
+    with replacing_file(path) as f:
+        f.write(preamble)
+        f.write(blob)
+        written = PREAMBLE_SIZE + len(blob)
+        for arr, offset in offsets:
+            f.write(bytes(offset - written))
+            f.write(_bytes_of(arr))
+            written = offset + arr.nbytes
+        f.write(bytes(file_size - written))
+        f.flush()
+        if f.tell() != file_size:
+            raise RuntimeError(f"internal error: wrote {f.tell()} bytes, expected {file_size}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -39,7 +39,7 @@ so a failed or interrupted save never leaves a half-written collection where a g
 An existing ``DIR`` that is not a collection (non-empty, no manifest) is never replaced. A save
 killed outright (SIGKILL) may leave its ``.DIR.<random>.tmp`` directory behind; the next save to
 ``DIR`` deletes it (the writer holds a lock on it while alive, so a concurrent save's directory
-is never touched).
+is never touched). The protocol is :mod:`mcindex.atomic_files`, which index files share.
 
 Loading treats the directory as possibly hostile: a checksum proves that a file is intact, not
 that it can be trusted, since whoever edits a file can recompute it. Any problem raises
@@ -72,27 +72,18 @@ size, and nothing blocks. Load checks, in order:
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import hashlib
 import json
 import math
 import os
 import re
-import secrets
-import shutil
-import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-try:  # POSIX: a writer holds a lock on its temporary directory (see _remove_stale_temps)
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
-
 from .._checks import METRICS
-from .. import _files
+from .. import _files, atomic_files
 from ._optional import available, require
 from .columns import KINDS, Column
 from .kinds import column_class
@@ -297,87 +288,11 @@ def _verify_streamed(path: str, info: Mapping[str, Any]) -> None:
         raise CollectionFormatError(f"{path}: checksum mismatch (the file is corrupted or was modified)")
 
 
-def _fsync_path(path: str) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError:  # some platforms cannot fsync a directory; the data files are synced already
-        pass
-    finally:
-        os.close(fd)
-
-
-def _exchange(a: str, b: str) -> bool:
-    """Atomically swap two paths with Linux's ``renameat2(RENAME_EXCHANGE)``; False if unavailable."""
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        fn = ctypes.CDLL(None, use_errno=True).renameat2
-    except (OSError, AttributeError):
-        return False
-    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
-    fn.restype = ctypes.c_int
-    at_fdcwd, rename_exchange = -100, 2
-    return fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
-
-
 def _write_npz(path: str, arrays: Mapping[str, np.ndarray]) -> None:
     with open(path, "wb") as f:
         np.savez(f, **arrays)
         f.flush()
         os.fsync(f.fileno())
-
-
-def _lock_directory(path: str) -> int | None:
-    """An fd holding an exclusive lock on the directory ``path`` (None without fcntl)."""
-    if fcntl is None:
-        return None
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # a new directory: never contended
-    except OSError:  # a file system without locks: the directory is simply unprotected
-        pass
-    return fd
-
-
-def _remove_stale_temps(parent: str, base: str) -> list[str]:
-    """Delete the ``.<base>.<random>.tmp`` directories that a killed save left in ``parent``;
-    return their names.
-
-    A writer holds an exclusive ``flock`` on its temporary directory until it has been swapped
-    into place, and the kernel drops the lock when the writer dies; a directory that can be
-    locked therefore belongs to no live writer. (After the swap the temporary name holds the
-    old collection, unlocked, which the writer deletes; a writer killed before it did leaves it
-    here for this function.) ``.<base>.<random>.old`` directories are never touched: where
-    the two-rename fallback is used they may hold the only copy. Without ``fcntl``, nothing is
-    deleted.
-    """
-    if fcntl is None:
-        return []
-    try:
-        names = os.listdir(parent)
-    except OSError:
-        return []
-    pattern = re.compile(r"\." + re.escape(base) + r"\.[0-9a-f]{12}\.tmp\Z")
-    removed = []
-    for name in names:
-        if not pattern.match(name):
-            continue
-        full = os.path.join(parent, name)
-        try:
-            fd = os.open(full, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0))
-        except OSError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            if os.path.samestat(os.fstat(fd), os.stat(full, follow_symlinks=False)):
-                shutil.rmtree(full, ignore_errors=True)
-                removed.append(name)
-        except OSError:  # a live writer's, or gone
-            pass
-        finally:
-            os.close(fd)
-    return removed
 
 
 # ---- save ---------------------------------------------------------------------------------------
@@ -427,30 +342,10 @@ def check_target(path: str | os.PathLike[str]) -> str:
     return target
 
 
-def install_directory(tmp: str, target: str, token: str) -> None:
-    """Put the finished directory ``tmp`` (``.<base>.<token>.tmp`` next to ``target``) in place
-    of ``target``, atomically where Linux allows (see the module docstring), and delete the old
-    one once the new one is in place. The caller fsyncs ``tmp`` first and the parent after."""
-    parent, base = os.path.split(target)
-    if os.path.isdir(target) and _exchange(tmp, target):
-        shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old directory
-    elif os.path.isdir(target):
-        old = os.path.join(parent, f".{base}.{token}.old")
-        os.rename(target, old)
-        try:
-            os.rename(tmp, target)
-        except BaseException:
-            os.rename(old, target)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.rename(tmp, target)
-
-
 def write_manifest(directory: str, manifest: dict[str, Any], *, max_bytes: int = MAX_MANIFEST_BYTES) -> None:
     """Write ``manifest.json`` into ``directory`` with its :data:`SELF_CHECKSUM` added, fsynced,
-    replacing any older one in a single rename (so a reader sees the old manifest or the new,
-    never half of one).
+    replacing any older one in a single rename (:func:`mcindex.atomic_files.replacing_file`: a
+    reader sees the old manifest or the new, never half of one), and fsync ``directory``.
 
     Raises:
         ValueError: the manifest would be larger than ``max_bytes``, which its reader refuses
@@ -458,52 +353,27 @@ def write_manifest(directory: str, manifest: dict[str, Any], *, max_bytes: int =
     """
     content = {k: v for k, v in manifest.items() if k != SELF_CHECKSUM}
     content[SELF_CHECKSUM] = manifest_digest(content)
-    text = json.dumps(content, indent=1, allow_nan=False) + "\n"
-    if len(text.encode("utf-8")) > max_bytes:
-        raise ValueError(f"the manifest would take {len(text.encode('utf-8'))} bytes, more than the {max_bytes} "
+    data = (json.dumps(content, indent=1, allow_nan=False) + "\n").encode("utf-8")
+    if len(data) > max_bytes:
+        raise ValueError(f"the manifest would take {len(data)} bytes, more than the {max_bytes} "
                          f"a reader accepts (too many columns or centroids)")
-    path = os.path.join(directory, MANIFEST)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    with atomic_files.replacing_file(os.path.join(directory, MANIFEST)) as f:
+        f.write(data)
 
 
-@contextlib.contextmanager
-def replacing_directory(path: str | os.PathLike[str], what: str = "collection") -> Iterator[str]:
-    """The save protocol every directory format shares: yields a new temporary directory next to
-    ``path`` (locked, so that a later save knows a live writer from a dead one); when the block
-    ends, fsyncs it and installs it in place of ``path`` (:func:`install_directory`). If the
-    block raises, the temporary directory is removed and ``path`` is untouched.
+def replacing_directory(path: str | os.PathLike[str], what: str = "collection"
+                        ) -> contextlib.AbstractContextManager[str]:
+    """The save protocol every directory format shares: :func:`check_target`, then
+    :func:`mcindex.atomic_files.replacing_directory`, which yields a new temporary directory next
+    to ``path`` (locked, so that a later save knows a live writer from a dead one) and, when the
+    block ends, fsyncs it and installs it in place of ``path``. If the block raises, the
+    temporary directory is removed and ``path`` is untouched.
 
     Raises:
         FileExistsError / PermissionError: ``path`` cannot be replaced (:func:`check_target`).
         OSError: the temporary directory cannot be made (the message names ``path``).
     """
-    target = check_target(path)
-    parent, base = os.path.split(target)
-    _remove_stale_temps(parent, base)
-    token = secrets.token_hex(6)
-    tmp = os.path.join(parent, f".{base}.{token}.tmp")
-    try:
-        os.mkdir(tmp)
-    except OSError as exc:  # name the target, not the temporary directory
-        raise type(exc)(exc.errno, f"cannot write the {what} {target}: {exc.strerror}", parent) from None
-    lock = None
-    try:
-        lock = _lock_directory(tmp)
-        yield tmp
-        _fsync_path(tmp)
-        install_directory(tmp, target, token)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    finally:
-        if lock is not None:
-            os.close(lock)
-    _fsync_path(parent)
+    return atomic_files.replacing_directory(check_target(path), what)
 
 
 def save_collection(path: str | os.PathLike[str], index: Any, columns: Mapping[str, Column],

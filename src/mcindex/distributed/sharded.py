@@ -39,7 +39,7 @@ from .._progress import Progress
 from ..bitmap import Bitmap
 from ..collection.columns import KINDS
 from ..collection.predicates import Col, Predicate
-from ..collection.storage import CollectionFormatError, _fsync_path, replacing_directory, write_manifest
+from ..collection.storage import CollectionFormatError, replacing_directory, write_manifest
 from ..collection.table import resolve_format
 from ..exact import as_matrix, check_k, check_metric, normalize_rows
 from ..index import Index
@@ -289,7 +289,6 @@ class ShardedCollection:
         if path is not None:
             write_manifest(root, out._manifest([shard_dir_name(s) for s in range(shards)]),
                            max_bytes=MAX_MANIFEST_BYTES)
-            _fsync_path(root)
         return out
 
     @staticmethod

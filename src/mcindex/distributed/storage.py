@@ -36,8 +36,8 @@ wrong is a ``CollectionFormatError`` naming the file.
 Saving writes every shard into a temporary directory next to ``DIR`` (each shard actor writes
 its own, possibly on another machine: ``DIR`` must be on storage all nodes see), then the
 manifest, then swaps the whole directory into place the way collections are saved
-(:func:`mcindex.collection.storage.install_directory`): an older save at ``DIR`` is replaced
-only once everything new is written.
+(:func:`mcindex.collection.storage.replacing_directory`, :mod:`mcindex.atomic_files`): an older
+save at ``DIR`` is replaced only once everything new is written.
 """
 
 from __future__ import annotations
