@@ -71,11 +71,19 @@ def test_rule_follows_ef(calibrated):
         assert rule["exact_max_valid"] == max(rule["exact_min_valid"], int(rule["exact_max_fraction"] * 3000))
 
 
-def test_uncalibrated_index_uses_the_default_rule():
+def test_uncalibrated_index_uses_the_model_rule():
+    """Without a cost table the scan and the graph walk meet at s* = sqrt(560 * 2.3 / n); the
+    clique traversal gets [s*, 2.5 s*] up to 128 dimensions, nothing above."""
     data = np.random.default_rng(1).standard_normal((500, 4)).astype(np.float32)
     index = Index.build(data, "l2", pool_size=32, min_clique_size=4, progress=False, stats_sample=0, calibrate=False)
     assert "planner" not in index._header
-    assert index.planner["graph_min_fraction"] == planner.DEFAULT["graph_min_fraction"]
+    assert index.planner["graph_min_fraction"] == 1.01 and index.planner["exact_max_fraction"] == 1.0
+    low = planner.uncalibrated(400_000, 50)
+    assert low["exact_max_fraction"] == pytest.approx(0.0567, abs=1e-3)
+    assert low["graph_min_fraction"] == pytest.approx(2.5 * low["exact_max_fraction"], abs=1e-4)
+    high = planner.uncalibrated(64_000, 384)
+    assert high["exact_max_fraction"] == high["graph_min_fraction"] == pytest.approx(0.1419, abs=1e-3)
+    assert planner.rule_for({}, 64, 400_000, 50)["exact_cost_ratio"] == planner.SCAN_RATIO
     ids, _ = index.search(data[:3], 5)
     assert np.all(ids[:, 0] == [0, 1, 2])
 

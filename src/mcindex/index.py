@@ -334,7 +334,7 @@ class Index:
         if rule is None:
             if len(self._rules) >= 256:  # a few ef values in practice; never unbounded
                 self._rules.clear()
-            rule = self._rules[ef] = planner.rule_for(self._header.get("planner", {}), ef, len(self))
+            rule = self._rules[ef] = planner.rule_for(self._header.get("planner", {}), ef, self._n, self._dim)
         return rule
 
     # ---- basic properties -----------------------------------------------------------------

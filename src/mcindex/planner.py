@@ -26,21 +26,46 @@ from .file_fields import IndexFormatError, int_field, real_field
 #: ef values measured per strategy.
 EF_LADDER = (16, 32, 64, 128, 256)
 
-#: The rule used before calibration (and by indexes saved without one): GloVe-400k figures.
+#: Keys and values of a rule that nothing overrides (the thresholds of an index without a cost
+#: table come from :func:`uncalibrated`).
 DEFAULT = {"exact_max_fraction": 0.08, "graph_min_fraction": 0.3, "exact_cost_ratio": 0.0,
            "exact_min_valid": 2000}
-ROUTES = ("exact", "mci", "graph")
+
+# The model behind the rule of an index built without calibration (calibrate=False). A filtered
+# graph walk needs about GRAPH_DISTANCES / s distances for recall 0.95 when a share s of the
+# points pass (560 on GloVe-400k, 10% valid), each costing SCAN_RATIO distances of the exact
+# scan (2.3 measured: random access against a streamed scan); the scan costs s * n. They meet at
+# s* = sqrt(GRAPH_DISTANCES * SCAN_RATIO / n): 6% at 400k points, 14% at 64k. The clique
+# traversal saves distances over the graph walk just above s* where each distance is cheap
+# (GloVe, 50-d: 1.4x the graph walk's QPS at 10%), not at 384-d, where it never beat both
+# other strategies under random filters: it gets the band [s*, 2.5 s*] up to MCI_MAX_DIM.
+GRAPH_DISTANCES = 560.0
+SCAN_RATIO = 2.3
+MCI_MAX_DIM = 128
 
 
-def rule_for(stored: Mapping[str, Any], ef: int, n: int) -> dict[str, Any]:
-    """The rule for searches with this ``ef`` over ``n`` points: ``"exact"`` while at most
-    ``exact_max_valid`` points pass the filter, ``"graph"`` from ``graph_min_fraction`` of
-    them, ``"mci"`` between (``stored``: the index's checked planner entry, {} for none). The
-    thresholds come from the cost table, so they move with ``ef``: a higher ef makes the
-    traversals dearer and the scan wins more often."""
-    rule = dict(DEFAULT, **{k: v for k, v in stored.items() if k != "table"})
+def uncalibrated(n: int, dim: int) -> dict[str, float]:
+    """The thresholds and cost ratio for an index with no cost table (see the model above)."""
+    s_star = min(1.0, math.sqrt(GRAPH_DISTANCES * SCAN_RATIO / max(n, 1)))
+    graph_min = min(1.01, 2.5 * s_star) if dim <= MCI_MAX_DIM else s_star
+    return {"exact_max_fraction": round(s_star, 5), "graph_min_fraction": round(graph_min, 5),
+            "exact_cost_ratio": SCAN_RATIO}
+
+
+def rule_for(stored: Mapping[str, Any], ef: int, n: int, dim: int) -> dict[str, Any]:
+    """The rule for searches with this ``ef`` over ``n`` points of ``dim`` dimensions:
+    ``"exact"`` while at most ``exact_max_valid`` points pass the filter, ``"graph"`` from
+    ``graph_min_fraction`` of them, ``"mci"`` between (``stored``: the index's checked planner
+    entry, {} for none). With a cost table the thresholds come from it, so they move with
+    ``ef``: a higher ef makes the traversals dearer and the scan wins more often; without one,
+    from :func:`uncalibrated`. Values stored in the entry override both."""
+    rule = dict(DEFAULT)
     if stored.get("table"):
+        rule.update({k: v for k, v in stored.items() if k != "table"})
         rule.update(thresholds(stored["table"], ef))
+    else:
+        rule.update(uncalibrated(n, dim))
+        rule.update({k: v for k, v in stored.items() if k != "table"})
     # A fraction from a file may be anything up to 2: exact_max_valid stays an int64.
     rule["exact_max_valid"] = min(max(int(rule["exact_min_valid"]), int(rule["exact_max_fraction"] * n)), 2**63 - 1)
     rule["table"] = stored.get("table", [])
