@@ -185,15 +185,15 @@ def save_index(path: PathLike, header: Mapping[str, Any], sections: Mapping[str,
     The index is validated first (:func:`validate_index`), so an inconsistent index is never
     written. The file is written to a temporary file ``.<name>.<random>.tmp`` in the same
     directory, flushed and fsync'ed, moved onto ``path`` with ``os.replace`` and the directory is
-    fsync'ed (:func:`mcindex.atomic_files.replacing_file`). If anything fails before the replace (an exception, Ctrl-C), the temporary file is
-    removed and an existing file at ``path`` is left untouched (only a failure of the final
-    directory fsync is reported after the new file is in place). If the process dies mid-save
-    (SIGKILL, power loss), ``path`` holds the old index or the new one, never a mixture; the
-    temporary file it leaves is deleted by the next save to the same ``path`` (the writer holds
-    a lock on it while alive, so a concurrent save's file is never touched). If ``path`` is a
-    symlink, its target is replaced. Arrays are written little-endian and C-ordered whatever
-    their layout in memory. Only ``sections`` are read: searches of the same index may run
-    during a save.
+    fsync'ed (:func:`mcindex.atomic_files.replacing_file`). If anything fails before the replace
+    (an exception, Ctrl-C), the temporary file is removed and an existing file at ``path`` is
+    left untouched (only a failure of the final directory fsync is reported after the new file
+    is in place). If the process dies mid-save (SIGKILL, power loss), ``path`` holds the old
+    index or the new one, never a mixture; the temporary file it leaves is deleted by the next
+    save to the same ``path`` (the writer holds a lock on it while alive, so a concurrent save's
+    file is never touched). If ``path`` is a symlink, its target is replaced. Arrays are written
+    little-endian and C-ordered whatever their layout in memory. Only ``sections`` are read:
+    searches of the same index may run during a save.
 
     Raises:
         IndexFormatError: the index is invalid or its header is not JSON-serialisable.
