@@ -31,6 +31,9 @@ using I64Vec = nb::ndarray<const std::int64_t, nb::ndim<1>, nb::c_contig, nb::de
 using I32Vec = nb::ndarray<const std::int32_t, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 using BoolVec = nb::ndarray<const bool, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 
+using I64Out = nb::ndarray<std::int64_t, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+using F32Out = nb::ndarray<float, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+
 template <typename T>
 using Owned2 = nb::ndarray<nb::numpy, T, nb::ndim<2>>;
 template <typename T>

@@ -236,19 +236,20 @@ class BoundIndex {
   std::size_t size() const { return index_.size(); }
   std::size_t dim() const { return index_.dim(); }
 
-  // (ids, distances, stats or None); ids and distances are nq x k whatever k is, padded.
-  nb::tuple search(Matrix queries, const SearchParams& params, nb::handle filters, nb::handle filter_of_query,
-                   bool with_stats) const {
+  // Fills `ids` and `dists` (nq x k, allocated by the caller: a numpy array made in Python costs
+  // a fraction of one exported from here, which matters when a call searches one query) and
+  // returns the stats (nq x 9) or None. Whatever k is, the rows are padded with -1 / +inf.
+  nb::object search(Matrix queries, const SearchParams& params, nb::handle filters, nb::handle filter_of_query,
+                    I64Out ids, F32Out dists, bool with_stats) const {
     params.validate();
     const std::size_t nq = queries.shape(0), n = index_.size(), k = params.k;
     if (queries.shape(1) != index_.dim()) throw std::invalid_argument("queries have the wrong dimension");
-    check_result_size(nq, k);
+    if (ids.shape(0) != nq || ids.shape(1) != k || dists.shape(0) != nq || dists.shape(1) != k)
+      throw std::invalid_argument("the output arrays must be nq x k");
     std::vector<float> unit;
     const float* q = checked_queries(queries, index_.data().vectors.metric, unit);
     FilterSet fs = make_filters(filters, filter_of_query, n, nq);
 
-    auto ids = owned_matrix<std::int64_t>(nq, k);
-    auto dists = owned_matrix<float>(nq, k);
     std::vector<QueryStats> stats(nq);
     // The search allocates for at most n results; the output is padded to the k asked for.
     SearchParams p = params;
@@ -273,7 +274,7 @@ class BoundIndex {
       if (padded || n == 0) pad(nq, n > 0 ? p.k : 0, k, tmp_ids, tmp_dists, ids.data(), dists.data());
     }
     signals.rethrow(interrupt);
-    if (!with_stats) return nb::make_tuple(ids, dists, nb::none());
+    if (!with_stats) return nb::none();
     auto st = owned_matrix<std::int64_t>(nq, 9);
     for (std::size_t i = 0; i < nq; ++i) {
       std::int64_t* r = st.data() + i * 9;
@@ -288,7 +289,7 @@ class BoundIndex {
       r[7] = s.found;
       r[8] = s.early_stop;
     }
-    return nb::make_tuple(ids, dists, st);
+    return nb::cast(st);
   }
 
  private:
@@ -427,5 +428,5 @@ NB_MODULE(_core, m) {
       .def_prop_ro("size", &BoundIndex::size)
       .def_prop_ro("dim", &BoundIndex::dim)
       .def("search", &BoundIndex::search, nb::arg("queries"), nb::arg("params"), nb::arg("filters").none(),
-           nb::arg("filter_of_query").none(), nb::arg("with_stats"));
+           nb::arg("filter_of_query").none(), nb::arg("ids"), nb::arg("distances"), nb::arg("with_stats"));
 }

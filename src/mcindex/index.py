@@ -271,8 +271,10 @@ class Index:
         else:
             q = query_matrix(queries, self._dim)
         filters, of_query = (None, None) if filter is None else resolve_filters(filter, self._n, q.shape[0])
+        ids = np.empty((q.shape[0], params.k), np.int64)
+        dists = np.empty((q.shape[0], params.k), np.float32)
         try:
-            ids, dists, raw = self._core.search(q, params, filters, of_query, return_stats)
+            raw = self._core.search(q, params, filters, of_query, ids, dists, return_stats)
         except ValueError:
             explain_filter_error(filter, self._n)
             raise
