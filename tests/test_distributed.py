@@ -118,20 +118,20 @@ def test_take_and_concat_rows_of_list_columns():
 
 
 def test_shards_go_to_nodes_in_proportion_to_their_cpus(monkeypatch):
-    from mcindex.distributed import sharded
+    from mcindex.distributed import placement
 
     nodes = [{"NodeID": "big", "Alive": True, "Resources": {"CPU": 4.0}},
              {"NodeID": "small", "Alive": True, "Resources": {"CPU": 2.0}},
              {"NodeID": "head-kept-free", "Alive": True, "Resources": {"CPU": 0.0}},
              {"NodeID": "gone", "Alive": False, "Resources": {"CPU": 64.0}},
              {"NodeID": "gpu-only", "Alive": True, "Resources": {"GPU": 1.0}}]
-    monkeypatch.setattr(sharded.ray, "nodes", lambda: nodes)
-    plan = sharded._plan_nodes(6)
+    monkeypatch.setattr(placement.ray, "nodes", lambda: nodes)
+    plan = placement.plan_nodes(6)
     assert plan.count("big") == 4 and plan.count("small") == 2 and len(plan) == 6
-    assert sharded._plan_nodes(1) == ["big"]
-    assert sharded._plan_nodes(3) == ["big", "small", "big"]  # 2/4 ties 1/2: to the node holding fewer
-    monkeypatch.setattr(sharded.ray, "nodes", lambda: nodes[2:])
-    assert sharded._plan_nodes(4) is None  # nobody reports CPUs: left to Ray
+    assert placement.plan_nodes(1) == ["big"]
+    assert placement.plan_nodes(3) == ["big", "small", "big"]  # 2/4 ties 1/2: to the node holding fewer
+    monkeypatch.setattr(placement.ray, "nodes", lambda: nodes[2:])
+    assert placement.plan_nodes(4) is None  # nobody reports CPUs: left to Ray
 
 
 # ---- with Ray ------------------------------------------------------------------------------------

@@ -1,7 +1,10 @@
 """Sharded collections on Ray: one collection split over many processes and machines.
 
-* :class:`ShardedCollection` -- build (rows partitioned and streamed to shard actors), search
-  (fan-out, exact merge of the per-shard top-k), save / load, close (``sharded.py``);
+* :class:`ShardedCollection` -- the client: search (fan-out, exact merge of the per-shard
+  top-k), info, save / load, close, pickling (``sharded.py``);
+* the build: arguments checked, input streamed to the shard actors in batches (``build.py``);
+  which node each shard runs on (``placement.py``); the Ray calls: actors started and ended,
+  failures reported as the errors below (``ray_calls.py``);
 * partitions: hash of the id or nearest k-means centroid (``partition.py``); the top-k merge
   (``merge.py``); the shard actor (``shard.py``); input batches (``batches.py``); the directory
   format (``storage.py``); errors (``errors.py``).
@@ -26,7 +29,8 @@ except ImportError as exc:  # pragma: no cover - exercised where Ray is not inst
     _NO_RAY: ImportError | None = exc
 else:
     _NO_RAY = None
-    from .sharded import ACTOR_DEFAULTS, ShardedCollection
+    from .ray_calls import ACTOR_DEFAULTS
+    from .sharded import ShardedCollection
 
 
 def __getattr__(name: str) -> object:  # reached only for names not set above: without Ray
