@@ -188,8 +188,8 @@ def test_new_faiss_peers_filter_and_find_the_neighbours(ds, name, floor, selecti
     wl = workloads.make("random", ds, selectivity, seed=9)
     adapter = _built(name, ds)
     true_ids, _ = exact_search(ds.data, ds.queries, K, metric=ds.metric, filter=wl.filters)
-    # FAISS's filtered HNSW spends efSearch on every visited point, allowed or not: at 2% it
-    # needs about k / 0.02 to fill k (measured here: efSearch 256 leaves rows short, 1024 does not)
+    # FAISS's filtered HNSW keeps efSearch candidates, allowed or not: at 2% it needs about
+    # k / 0.02 to fill k (measured here: efSearch 256 leaves rows short, 1024 does not)
     found = adapter.search(ds.queries, K, wl.filters, 1024)
     assert _allowed(found, wl.filters) and (found >= 0).all()
     hits = np.mean([len(set(f) & set(t)) / K for f, t in zip(found.tolist(), true_ids.tolist())])
