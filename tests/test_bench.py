@@ -104,19 +104,29 @@ def test_faiss_flat_cosine_matches_exact(ds):
     assert (found == true_ids).mean() > 0.99  # float rounding may swap exact ties only
 
 
-@pytest.mark.parametrize("name", ["exact", "faiss-flat", "faiss-hnsw", "hnsw-postfilter", "hnswlib"])
+# The lowest recall each adapter must reach in the test below where 0.95 is not sensible. The
+# 8-bit ones rank by decoded codes (measured 0.92-0.99 here; test_sq8_adapters_rank_by_their_codes
+# checks them exactly); HNSW with M=16 under "ip" reaches 0.97-0.99 only at efSearch 1024. Each
+# floor stays far above what an ignored filter (~0.3) or l2 taken for ip (~0.13) would give.
+_RECALL_FLOOR = {"faiss-sq8": 0.85, "faiss-hnsw-sq8": 0.85, "faiss-hnsw-m16": 0.9}
+_ALL_ADAPTERS = ["exact", "faiss-flat", "faiss-sq8", "faiss-hnsw", "faiss-hnsw-m16", "faiss-hnsw-m48",
+                 "faiss-hnsw-sq8", "hnsw-postfilter", "hnswlib"]
+
+
+@pytest.mark.parametrize("name", _ALL_ADAPTERS)
 @pytest.mark.parametrize("metric", ["l2", "ip", "cosine"])
 def test_every_adapter_maps_every_metric(ds, name, metric):
     data = ds.data + np.float32(0.5)  # away from the origin, so ip and cosine rank differently
     queries = ds.queries + np.float32(0.5)
     wl = workloads.random(ds.n, ds.n_queries, 0.3, seed=7)
     adapter = _built(name, datasets.Dataset("m", data, queries, metric, {}))
-    knob = 4 if name == "hnsw-postfilter" else 256  # post-filtering's knob is an oversampling factor
+    # post-filtering's knob is an oversampling factor; the rest take efSearch / ef (or ignore it)
+    knob = {"hnsw-postfilter": 4, "faiss-hnsw-m16": 1024}.get(name, 256)
     found = adapter.search(queries, K, wl.filters, knob)
     true_ids, _ = exact_search(data, queries, K, metric=metric, filter=wl.filters)
     assert _allowed(found, wl.filters)
     hits = np.mean([len(set(f) & set(t)) / K for f, t in zip(found.tolist(), true_ids.tolist())])
-    assert hits >= 0.95, f"{name} with {metric}: recall {hits:.3f}"
+    assert hits >= _RECALL_FLOOR.get(name, 0.95), f"{name} with {metric}: recall {hits:.3f}"
 
 
 def test_faiss_hnsw_sweep(ds, tmp_path):
@@ -146,6 +156,125 @@ def test_sweep_stops_once_recall_is_reached(ds, tmp_path):
     (curve,) = run_bench(cfg, dataset=ds, silent=True).curves
     assert curve.stop_reason == "recall"
     assert [p.knob for p in curve.points] == [1024] and curve.points[0].recall >= 0.999
+
+
+@pytest.mark.parametrize("name", ["faiss-sq8", "faiss-hnsw-sq8"])
+@pytest.mark.parametrize("metric", ["l2", "ip", "cosine"])
+def test_sq8_adapters_rank_by_their_codes(ds, name, metric):
+    """FAISS's SQ8 distances are those to the decoded codes: the flat scan must return exactly
+    the filtered exact answers over the decoded vectors, the HNSW over codes nearly so."""
+    data = ds.data + np.float32(0.5)
+    queries = ds.queries + np.float32(0.5)
+    wl = workloads.random(ds.n, ds.n_queries, 0.3, seed=8)
+    adapter = _built(name, datasets.Dataset("m", data, queries, metric, {}))
+    decoded = adapter._index.reconstruct_n(0, ds.n)
+    assert decoded.shape == data.shape and not np.array_equal(decoded, data)  # 8-bit, not the floats
+    if metric == "cosine":  # the adapters normalise, then rank by inner product
+        queries_seen = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+        true_ids, _ = exact_search(decoded, queries_seen, K, metric="ip", filter=wl.filters)
+    else:
+        true_ids, _ = exact_search(decoded, queries, K, metric=metric, filter=wl.filters)
+    found = adapter.search(queries, K, wl.filters, 1024)
+    assert _allowed(found, wl.filters) and (found >= 0).all()
+    hits = np.mean([len(set(f) & set(t)) / K for f, t in zip(found.tolist(), true_ids.tolist())])
+    # measured: 1.0 everywhere but HNSW under "ip" (0.99: greedy search under inner product)
+    assert hits >= (0.99 if name == "faiss-sq8" else 0.97), f"{name} with {metric}: {hits:.3f}"
+
+
+@pytest.mark.parametrize("name, floor", [("faiss-sq8", 0.8), ("faiss-hnsw-sq8", 0.9), ("faiss-hnsw-m16", 0.9),
+                                         ("faiss-hnsw-m48", 0.9)])
+@pytest.mark.parametrize("selectivity", [0.02, 0.5])
+def test_new_faiss_peers_filter_and_find_the_neighbours(ds, name, floor, selectivity):
+    wl = workloads.make("random", ds, selectivity, seed=9)
+    adapter = _built(name, ds)
+    true_ids, _ = exact_search(ds.data, ds.queries, K, metric=ds.metric, filter=wl.filters)
+    # FAISS's filtered HNSW keeps efSearch candidates, allowed or not: at 2% it needs about
+    # k / 0.02 to fill k (measured here: efSearch 256 leaves rows short, 1024 does not)
+    found = adapter.search(ds.queries, K, wl.filters, 1024)
+    assert _allowed(found, wl.filters) and (found >= 0).all()
+    hits = np.mean([len(set(f) & set(t)) / K for f, t in zip(found.tolist(), true_ids.tolist())])
+    assert hits >= floor, f"{name} at selectivity {selectivity}: recall {hits:.3f}"
+    # one query at a time over Python threads: the answers do not depend on the split
+    np.testing.assert_array_equal(adapter.search(ds.queries, K, wl.filters, 1024, threads=2), found)
+    # a filter allowing nothing: every row -1; allowing everything: the unfiltered path
+    assert (adapter.search(ds.queries[:2], K, [Bitmap.none(ds.n)] * 2, 64) == -1).all()
+    assert (adapter.search(ds.queries[:2], K, [Bitmap.all(ds.n)] * 2, 64) >= 0).all()
+
+
+def test_faiss_variants_are_named_configurations(ds):
+    pytest.importorskip("faiss")
+    params = {name: indexes.create(name).params() for name in
+              ("faiss-hnsw", "faiss-hnsw-m16", "faiss-hnsw-m48", "faiss-hnsw-sq8", "faiss-sq8")}
+    assert params["faiss-hnsw"] == {"M": 32, "efConstruction": 200}
+    assert params["faiss-hnsw-m16"] == {"M": 16, "efConstruction": 200}
+    assert params["faiss-hnsw-m48"] == {"M": 48, "efConstruction": 200}
+    assert params["faiss-hnsw-sq8"] == {"M": 32, "efConstruction": 200, "quantizer": "QT_8bit"}
+    assert params["faiss-sq8"] == {"quantizer": "QT_8bit"}
+    assert indexes.create("faiss-hnsw", M=48).M == 48 and indexes.create("faiss-hnsw-m16", M=8).M == 8
+    for name in ("faiss-hnsw-m16", "faiss-hnsw-m48", "faiss-hnsw-sq8"):
+        assert indexes.get(name).knob_name == "efSearch"
+    assert indexes.get("faiss-sq8").knob_name is None
+    # one run: graphs of different M or storage are built apart; post-filtering still shares M=32
+    shared: dict = {}
+    built = {}
+    for name in ("faiss-hnsw", "faiss-hnsw-m16", "faiss-hnsw-m48", "faiss-hnsw-sq8", "hnsw-postfilter"):
+        built[name] = indexes.create(name)
+        built[name].build(ds.data, ds.metric, shared=shared)
+    assert [n for n, a in built.items() if a.shared_build] == ["hnsw-postfilter"]
+    assert built["hnsw-postfilter"]._index is built["faiss-hnsw"]._index
+    assert [built[n]._index.hnsw.nb_neighbors(0) for n in ("faiss-hnsw-m16", "faiss-hnsw", "faiss-hnsw-m48")] == [
+        32, 64, 96]  # level 0 holds 2 * M neighbours
+
+
+def test_faiss_index_bytes_count_codes_and_graph(ds):
+    """Serialised sizes: SQ8 holds one byte per value (plus its trained ranges), the HNSW graph is
+    the same whichever storage it sits on, and a larger M costs more."""
+    sizes = {name: _built(name, ds).index_bytes()
+             for name in ("faiss-flat", "faiss-sq8", "faiss-hnsw", "faiss-hnsw-sq8", "faiss-hnsw-m16",
+                          "faiss-hnsw-m48")}
+    codes = ds.n * ds.dim
+    assert 4 * codes <= sizes["faiss-flat"] < 4 * codes + 1024
+    assert codes + 2 * 4 * ds.dim <= sizes["faiss-sq8"] < codes + 1024  # codes + per-dimension min and range
+    graph = sizes["faiss-hnsw"] - sizes["faiss-flat"]
+    assert graph >= ds.n * 2 * 32 * 4  # level 0 alone: 2M int32 slots per point
+    assert abs((sizes["faiss-hnsw-sq8"] - sizes["faiss-sq8"]) - graph) < 256  # the same graph over codes
+    assert sizes["faiss-hnsw-m16"] < sizes["faiss-hnsw"] < sizes["faiss-hnsw-m48"]
+
+
+def test_cli_bench_runs_the_new_faiss_peers(capsys, tmp_path, monkeypatch):
+    pytest.importorskip("faiss")
+    from mcindex.cli import main
+
+    monkeypatch.setenv("MCINDEX_CACHE", str(tmp_path / "cache"))
+    small = datasets.synthetic(n=1500, dim=16, clusters=8, n_queries=1, seed=4)
+    np.save(tmp_path / "tiny.npy", small.data)
+    names = ["faiss-hnsw-sq8", "faiss-sq8", "faiss-hnsw-m16", "faiss-hnsw-m48"]
+    assert main(["bench", "--help"]) == 0
+    help_text = capsys.readouterr().out
+    for name in names:
+        assert f"  {name} " in help_text
+    out_dir = tmp_path / "results"
+    rc = main(["bench", "--quiet", "--dataset", str(tmp_path / "tiny.npy"), "--queries", "20",
+               "--selectivity", "0.1,1", "--index", ",".join(names), "--build-threads", "1",
+               "--knob", "faiss-hnsw-sq8=16,256", "--knob", "faiss-hnsw-m16=16,256",
+               "--knob", "faiss-hnsw-m48=16,256", "--no-plot", "--out", str(out_dir)])
+    assert rc == 0
+    out = capsys.readouterr().out
+    (path,) = out_dir.glob("bench-tiny-*.json")
+    record = json.loads(path.read_text())
+    builds = {r["name"]: r for r in record["indexes"]}
+    assert list(builds) == names
+    assert [builds[n]["params"].get("M") for n in names] == [32, None, 16, 48]
+    for name in names:
+        assert builds[name]["index_bytes"] > 0 and builds[name]["build_seconds"] > 0
+        assert not builds[name]["shared_build"] and name in out
+    assert builds["faiss-sq8"]["index_bytes"] < record["dataset"]["n"] * record["dataset"]["dim"] * 4
+    curves = [(r["index"], r["selectivity"]) for r in record["results"]]
+    assert sorted(curves) == sorted((n, s) for n in names for s in (0.1, 1.0))
+    for res in record["results"]:
+        best = max(p["recall"] for p in res["points"])
+        assert best >= 0.8, (res["index"], res["selectivity"], best)
+        assert all(p["complete"] and p["qps"] > 0 for p in res["points"])
 
 
 def test_postfilter_keeps_only_allowed_ids_and_shares_the_graph(ds, tmp_path):

@@ -1,7 +1,9 @@
 """Benchmarking mcindex against its peers: recall-vs-QPS sweeps under filters.
 
 * :mod:`.indexes` -- the engines, behind one adapter interface, found by name
-  (``exact``, ``faiss-flat``, ``faiss-hnsw``, ``hnsw-postfilter``, ``hnswlib``);
+  (``exact``, ``mci``, ``faiss-flat``, ``faiss-sq8``, ``faiss-hnsw``, ``faiss-hnsw-m16``,
+  ``faiss-hnsw-m48``, ``faiss-hnsw-sq8``, ``hnsw-postfilter``, ``hnswlib``; see
+  :func:`.indexes.available`);
 * :mod:`.harness` -- builds each index once and sweeps its search knob for every
   (workload, selectivity), measuring recall@k and QPS under a time budget;
 * :mod:`.report` -- text tables, the JSON record and recall-vs-QPS PNGs.

@@ -10,7 +10,10 @@ Every adapter follows :class:`IndexAdapter`:
 * ``index_bytes()`` reports the memory the built index holds.
 
 Engines register themselves with :func:`register`; :func:`create` makes one by name. A new
-engine (e.g. "mci") is one subclass decorated with ``@register``.
+engine (e.g. "mci") is one subclass decorated with ``@register``. The harness makes every
+adapter by name alone, so a configuration a user can ask for with ``--index`` is a registered
+name of its own: ``faiss-hnsw-m16`` / ``faiss-hnsw-m48`` are subclasses of ``faiss-hnsw`` that
+change its default M.
 
 Metrics follow the package convention ("l2", "ip", "cosine"). For cosine the FAISS adapters
 normalise data and queries and use inner product; hnswlib uses its own "cosine" space.
@@ -42,6 +45,10 @@ __all__ = [
     "ExactAdapter",
     "FaissFlatAdapter",
     "FaissHNSWAdapter",
+    "FaissHNSWM16Adapter",
+    "FaissHNSWM48Adapter",
+    "FaissHNSWSQ8Adapter",
+    "FaissSQ8Adapter",
     "HNSWPostfilterAdapter",
     "HnswlibAdapter",
     "IndexAdapter",
@@ -387,6 +394,9 @@ class _FaissBase(IndexAdapter):
         return self._faiss.IDSelectorBitmap(bm.size, self._faiss.swig_ptr(buf)), buf
 
     def index_bytes(self) -> int:
+        """The length of ``faiss.serialize_index``: everything the index holds in memory, i.e.
+        the float vectors or 8-bit codes (plus the quantizer's trained ranges) and, for HNSW,
+        the level of every point and its neighbour lists (all allocated slots, int32 each)."""
         if self._index is None:
             return 0
         return int(self._faiss.serialize_index(self._index).nbytes)
@@ -399,11 +409,18 @@ class FaissFlatAdapter(_FaissBase):
 
     name = "faiss-flat"
 
+    def _new_index(self, metric: str) -> Any:
+        """The empty FAISS index this adapter scans."""
+        faiss = self._faiss
+        return faiss.IndexFlatL2(self.dim) if metric == "l2" else faiss.IndexFlatIP(self.dim)
+
     def _build(self, data: np.ndarray, metric: str, threads: int, shared: dict[Any, Any]) -> None:
         faiss = self._faiss = _import("faiss", self.name)
         faiss.omp_set_num_threads(threads)
         x = self._prepare(data)
-        index = faiss.IndexFlatL2(self.dim) if metric == "l2" else faiss.IndexFlatIP(self.dim)
+        index = self._new_index(metric)
+        if not index.is_trained:  # a quantizer learns its ranges first (part of the timed build)
+            index.train(x)
         index.add(x)
         self._index = index
 
@@ -428,34 +445,63 @@ class FaissFlatAdapter(_FaissBase):
 
 
 @register
+class FaissSQ8Adapter(FaissFlatAdapter):
+    """FAISS ``IndexScalarQuantizer`` with ``QT_8bit`` (one byte per dimension, each dimension's
+    range learnt from the data): a flat scan over 8-bit codes with an ``IDSelectorBitmap`` per
+    query, one query at a time. Distances are computed on the decoded codes, so the ranking is
+    approximate and recall is below 1 (reported as measured). No knob."""
+
+    name = "faiss-sq8"
+
+    def params(self) -> dict[str, Any]:
+        return {"quantizer": "QT_8bit"}
+
+    def _new_index(self, metric: str) -> Any:
+        faiss = self._faiss
+        return faiss.IndexScalarQuantizer(self.dim, faiss.ScalarQuantizer.QT_8bit, self._faiss_metric(metric))
+
+
+@register
 class FaissHNSWAdapter(_FaissBase):
     """FAISS ``IndexHNSWFlat`` (M=32, efConstruction=200) with an ``IDSelectorBitmap`` per query
-    in ``SearchParametersHNSW``; one query at a time. Knob: ``efSearch`` (>= k)."""
+    in ``SearchParametersHNSW``; one query at a time. Knob: ``efSearch`` (>= k).
+
+    ``faiss-hnsw-m16`` and ``faiss-hnsw-m48`` are the same with M=16 and M=48 (each its own
+    build); ``faiss-hnsw-sq8`` stores 8-bit codes instead of floats.
+    """
 
     name = "faiss-hnsw"
     knob_name = "efSearch"
     default_knobs = (10, 16, 32, 64, 128, 256, 512, 1024)
+    default_M: ClassVar[int] = 32
 
-    def __init__(self, M: int = 32, ef_construction: int = 200) -> None:
+    def __init__(self, M: int | None = None, ef_construction: int = 200) -> None:
         super().__init__()
-        self.M = M
+        self.M = self.default_M if M is None else M
         self.ef_construction = ef_construction
 
     def params(self) -> dict[str, Any]:
         return {"M": self.M, "efConstruction": self.ef_construction}
 
+    def _new_index(self, metric: str) -> Any:
+        """The empty FAISS HNSW index (its efConstruction is set by :meth:`_build`)."""
+        return self._faiss.IndexHNSWFlat(self.dim, self.M, self._faiss_metric(metric))
+
     def _build(self, data: np.ndarray, metric: str, threads: int, shared: dict[Any, Any]) -> None:
         faiss = self._faiss = _import("faiss", self.name)
-        key = ("faiss.IndexHNSWFlat", metric, self.M, self.ef_construction)
+        index = self._new_index(metric)
+        key = (f"faiss.{type(index).__name__}", metric, self.M, self.ef_construction)
         owner = shared.get(key)
         if owner is not None:  # built earlier in this run (its build() has set build_seconds)
             self._index, self.build_seconds = owner._index, owner.build_seconds
             self.shared_build = True
             return
         faiss.omp_set_num_threads(threads)
-        index = faiss.IndexHNSWFlat(self.dim, self.M, self._faiss_metric(metric))
         index.hnsw.efConstruction = self.ef_construction
-        index.add(self._prepare(data))
+        x = self._prepare(data)
+        if not index.is_trained:  # a quantized storage learns its ranges first (part of the timed build)
+            index.train(x)
+        index.add(x)
         self._index = index
         shared[key] = self
 
@@ -480,6 +526,40 @@ class FaissHNSWAdapter(_FaissBase):
 
         _per_query(q.shape[0], one, threads, init=lambda: faiss.omp_set_num_threads(1))
         return out
+
+
+@register
+class FaissHNSWM16Adapter(FaissHNSWAdapter):
+    """``faiss-hnsw`` with M=16: a sparser graph, cheaper per hop, smaller."""
+
+    name = "faiss-hnsw-m16"
+    default_M = 16
+
+
+@register
+class FaissHNSWM48Adapter(FaissHNSWAdapter):
+    """``faiss-hnsw`` with M=48: a denser graph, better connected under selective filters."""
+
+    name = "faiss-hnsw-m48"
+    default_M = 48
+
+
+@register
+class FaissHNSWSQ8Adapter(FaissHNSWAdapter):
+    """FAISS ``IndexHNSWSQ`` with ``QT_8bit`` storage (M=32, efConstruction=200): the HNSW graph
+    over one-byte-per-dimension codes (trained on the data), with an ``IDSelectorBitmap`` per
+    query in ``SearchParametersHNSW``; one query at a time. The graph is built and searched on
+    the decoded codes, so recall levels off a little below 1 whatever efSearch is. Knob:
+    ``efSearch`` (>= k)."""
+
+    name = "faiss-hnsw-sq8"
+
+    def params(self) -> dict[str, Any]:
+        return {**super().params(), "quantizer": "QT_8bit"}
+
+    def _new_index(self, metric: str) -> Any:
+        faiss = self._faiss
+        return faiss.IndexHNSWSQ(self.dim, faiss.ScalarQuantizer.QT_8bit, self.M, self._faiss_metric(metric))
 
 
 @register
