@@ -130,7 +130,7 @@ def graph_vs_faiss(base: np.ndarray, index: mcindex.Index, queries: np.ndarray, 
     faiss_build = time.perf_counter() - t0
     faiss.omp_set_num_threads(1)
     rows = []
-    for ef in (16, 24, 32, 48, 64, 96, 128, 192):
+    for ef in (16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 128, 192):
         def run_faiss(ef: int = ef) -> list[Any]:
             fx.hnsw.efSearch = ef
             return [fx.search(q[None], K)[1][0] for q in queries]

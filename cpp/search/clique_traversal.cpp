@@ -18,10 +18,12 @@ bool Traversal::cliques() {
   // scores enter the list.
   CandidateList& nearest = s_.near;
   nearest.reset(std::min<std::size_t>(list_size_, 32));
-  descend(nearest, cand);
+  const std::uint64_t scored_before = st_.distances;
+  const std::size_t valid_scored = descend(nearest, cand);
   std::size_t valid_near = 0;
   for (std::size_t j = 0; j < nearest.size(); ++j) valid_near += allowed(nearest[j].id) ? 1 : 0;
-  if (anti_correlated(st_.valid, ix_.size(), nearest.size(), valid_near, st_.distances, cand.size())) {
+  if (anti_correlated(st_.valid, ix_.size(), nearest.size(), valid_near, st_.distances - scored_before,
+                      valid_scored)) {
     if (limits_.planned) return overran(Fallback::NoValidNear);
     st_.early_stop = static_cast<std::uint32_t>(EarlyStop::NoValidNear);
   }

@@ -92,13 +92,18 @@ bool Traversal::push_candidate(float d, std::uint32_t v) {
 }
 
 // Best-first walk of the navigable graph from the entry point until `nearest` (every node, valid
-// or not) has no unexpanded candidate; the valid nodes it scores are offered to `found`.
-void Traversal::descend(CandidateList& nearest, CandidateList& found) {
+// or not) has no unexpanded candidate; the valid nodes it scores are offered to `found`. Returns
+// how many valid nodes it scored.
+std::size_t Traversal::descend(CandidateList& nearest, CandidateList& found) {
+  std::size_t valid_scored = 0;
   s_.fresh.assign(1, ix_.entry);
   s_.visited.test_and_set(ix_.entry);
   score();
   nearest.insert(s_.dists[0], ix_.entry);
-  if (allowed(ix_.entry)) found.insert(s_.dists[0], ix_.entry);
+  if (allowed(ix_.entry)) {
+    found.insert(s_.dists[0], ix_.entry);
+    ++valid_scored;
+  }
   std::size_t i;
   while ((i = nearest.next_unexpanded()) < nearest.size()) {
     nearest.mark_expanded(i);
@@ -107,9 +112,13 @@ void Traversal::descend(CandidateList& nearest, CandidateList& found) {
     score();
     for (std::size_t j = 0; j < s_.fresh.size(); ++j) {
       nearest.insert(s_.dists[j], s_.fresh[j]);
-      if (allowed(s_.fresh[j])) found.insert(s_.dists[j], s_.fresh[j]);
+      if (allowed(s_.fresh[j])) {
+        found.insert(s_.dists[j], s_.fresh[j]);
+        ++valid_scored;
+      }
     }
   }
+  return valid_scored;
 }
 
 }  // namespace mcindex

@@ -64,7 +64,7 @@ class Traversal {
   // graph_walk.cpp
   bool graph();
   bool push_candidate(float d, std::uint32_t v);
-  void descend(CandidateList& nearest, CandidateList& found);
+  std::size_t descend(CandidateList& nearest, CandidateList& found);
   void gather_nav(std::uint32_t u);
 
   // clique_traversal.cpp
