@@ -4,6 +4,7 @@
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/function.h>
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/pair.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/tuple.h>
@@ -228,10 +229,12 @@ class BoundIndex {
  public:
   BoundIndex(Matrix vectors, std::size_t dim, const std::string& metric, U64Vec nav_offsets, U32Vec nav_neighbors,
              std::uint32_t entry_point, U64Vec clique_offsets, U32Vec clique_members, U64Vec node_offsets,
-             U32Vec node_cliques)
+             U32Vec node_cliques, std::optional<CodeMatrix> codes, std::optional<Matrix> code_ranges)
       : vectors_(vectors), nav_offsets_(nav_offsets), nav_neighbors_(nav_neighbors), clique_offsets_(clique_offsets),
-        clique_members_(clique_members), node_offsets_(node_offsets), node_cliques_(node_cliques),
-        index_(data(vectors, dim, parse_metric(metric), entry_point)) {}
+        clique_members_(clique_members), node_offsets_(node_offsets), node_cliques_(node_cliques), codes_(codes),
+        code_ranges_(code_ranges), index_(data(vectors, dim, parse_metric(metric), entry_point)) {}
+
+  bool has_codes() const { return index_.data().codes.present(); }
 
   std::size_t size() const { return index_.size(); }
   std::size_t dim() const { return index_.dim(); }
@@ -305,6 +308,14 @@ class BoundIndex {
     d.entry = entry;
     d.clique_members = csr(clique_offsets_, clique_members_, "clique members");
     d.node_cliques = csr(node_offsets_, node_cliques_, "node cliques");
+    if (codes_.has_value() != code_ranges_.has_value()) throw std::invalid_argument("codes need their ranges");
+    if (codes_) {
+      if (codes_->shape(0) != d.vectors.n || codes_->shape(1) != dim || code_ranges_->shape(0) != 2 ||
+          code_ranges_->shape(1) != dim)
+        throw std::invalid_argument("codes must be n x dim and their ranges 2 x dim");
+      d.codes = Sq8Storage{codes_->data(), d.vectors.n, dim, dim, code_ranges_->data(), code_ranges_->data() + dim,
+                           metric};
+    }
     return d;
   }
 
@@ -326,6 +337,8 @@ class BoundIndex {
   U32Vec clique_members_;
   U64Vec node_offsets_;
   U32Vec node_cliques_;
+  std::optional<CodeMatrix> codes_;
+  std::optional<Matrix> code_ranges_;
   mcindex::Index index_;
 };
 
@@ -408,6 +421,7 @@ NB_MODULE(_core, m) {
       .def_rw("idle_window", &SearchParams::idle_window)
       .def_rw("max_hops", &SearchParams::max_hops)
       .def_rw("graph_links", &SearchParams::graph_links)
+      .def_rw("rerank", &SearchParams::rerank)
       .def_prop_rw(
           "exact_max_valid", [](const SearchParams& p) { return p.rule.exact_max_valid; },
           [](SearchParams& p, std::uint64_t v) { p.rule.exact_max_valid = v; })
@@ -421,10 +435,11 @@ NB_MODULE(_core, m) {
 
   nb::class_<BoundIndex>(m, "Index", "The index arrays, checked once and searched (internal; see mcindex.Index).")
       .def(nb::init<Matrix, std::size_t, const std::string&, U64Vec, U32Vec, std::uint32_t, U64Vec, U32Vec, U64Vec,
-                    U32Vec>(),
+                    U32Vec, std::optional<CodeMatrix>, std::optional<Matrix>>(),
            nb::arg("vectors"), nb::arg("dim"), nb::arg("metric"), nb::arg("nav_offsets"), nb::arg("nav_neighbors"),
            nb::arg("entry_point"), nb::arg("clique_offsets"), nb::arg("clique_members"), nb::arg("node_offsets"),
-           nb::arg("node_cliques"))
+           nb::arg("node_cliques"), nb::arg("codes").none() = nb::none(), nb::arg("code_ranges").none() = nb::none())
+      .def_prop_ro("has_codes", &BoundIndex::has_codes)
       .def_prop_ro("size", &BoundIndex::size)
       .def_prop_ro("dim", &BoundIndex::dim)
       .def("search", &BoundIndex::search, nb::arg("queries"), nb::arg("params"), nb::arg("filters").none(),

@@ -1,6 +1,7 @@
 #include "index/index.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -28,16 +29,16 @@ void check_csr(const Csr& c, std::size_t bound, const char* what) {
 
 // Answers `which` queries with one batched exact scan (each block of vectors is read once for a
 // group of queries) and records the work in their stats.
-void exact_batch(const IndexData& ix, const float* queries, const std::vector<std::size_t>& which,
-                 const Filter* filters, const std::int32_t* filter_of_query, const SearchParams& p,
-                 std::int64_t* out_ids, float* out_dists, QueryStats* stats) {
+void exact_batch(const IndexData& ix, const DistanceFactory& distance, const float* queries,
+                 const std::vector<std::size_t>& which, const Filter* filters, const std::int32_t* filter_of_query,
+                 const SearchParams& p, std::int64_t* out_ids, float* out_dists, QueryStats* stats) {
   if (which.empty()) return;
-  const std::size_t dim = ix.vectors.dim, m = which.size();
+  const std::size_t dim = ix.vectors.dim, m = which.size(), n = ix.size();
   const ExactSearchParams ep{p.k, p.threads, p.interrupt};
   if (m == 1) {  // one query: no gathering
     const std::size_t q = which[0];
-    exact_search(ix.vectors, queries + q * dim, 1, filters, filter_of_query != nullptr ? filter_of_query + q : nullptr,
-                 ep, out_ids + q * p.k, out_dists + q * p.k);
+    exact_search(n, dim, distance, queries + q * dim, 1, filters,
+                 filter_of_query != nullptr ? filter_of_query + q : nullptr, ep, out_ids + q * p.k, out_dists + q * p.k);
   } else {
     std::vector<float> qs(m * dim);
     std::vector<std::int32_t> foq(m);
@@ -47,7 +48,7 @@ void exact_batch(const IndexData& ix, const float* queries, const std::vector<st
       std::copy(queries + which[i] * dim, queries + (which[i] + 1) * dim, qs.begin() + static_cast<std::ptrdiff_t>(i * dim));
       foq[i] = filter_of_query != nullptr ? filter_of_query[which[i]] : -1;
     }
-    exact_search(ix.vectors, qs.data(), m, filters, foq.data(), ep, ids.data(), ds.data());
+    exact_search(n, dim, distance, qs.data(), m, filters, foq.data(), ep, ids.data(), ds.data());
     if (p.interrupt != nullptr && p.interrupt->stopped()) return;
     for (std::size_t i = 0; i < m; ++i) {
       std::copy_n(ids.begin() + static_cast<std::ptrdiff_t>(i * p.k), p.k, out_ids + which[i] * p.k);
@@ -63,6 +64,39 @@ void exact_batch(const IndexData& ix, const float* queries, const std::vector<st
   }
 }
 
+// Each query's candidates (nq x width, -1 padded), re-scored with the float vectors: the k
+// nearest by their true distances into out (ties by id, -1 / +inf padded).
+void rerank(const IndexData& ix, const float* queries, std::size_t nq, const std::int64_t* cand, std::size_t width,
+            const SearchParams& p, std::int64_t* out_ids, float* out_dists, QueryStats* stats) {
+  struct Scratch {
+    FlatDistance dist;
+    std::vector<std::uint32_t> ids;
+    std::vector<float> dists;
+    std::vector<std::pair<float, std::uint32_t>> order;
+  };
+  parallel_for(
+      nq, std::max(1, std::min<int>(p.threads, static_cast<int>(nq))), 16, p.interrupt,
+      [&] { return Scratch{FlatDistance(ix.vectors), {}, {}, {}}; },
+      [&](Scratch& s, std::size_t q) {
+        s.ids.clear();
+        for (std::size_t j = 0; j < width; ++j)
+          if (cand[q * width + j] >= 0) s.ids.push_back(static_cast<std::uint32_t>(cand[q * width + j]));
+        s.dists.resize(s.ids.size());
+        s.dist.set_query(queries + q * ix.vectors.dim);
+        s.dist.batch(s.ids.data(), s.ids.size(), s.dists.data());
+        stats[q].distances += s.ids.size();
+        s.order.clear();
+        for (std::size_t j = 0; j < s.ids.size(); ++j) s.order.emplace_back(s.dists[j], s.ids[j]);
+        const std::size_t keep = std::min(p.k, s.order.size());
+        std::partial_sort(s.order.begin(), s.order.begin() + static_cast<std::ptrdiff_t>(keep), s.order.end());
+        for (std::size_t j = 0; j < p.k; ++j) {
+          out_ids[q * p.k + j] = j < keep ? static_cast<std::int64_t>(s.order[j].second) : -1;
+          out_dists[q * p.k + j] = j < keep ? s.order[j].first : std::numeric_limits<float>::infinity();
+        }
+        stats[q].found = static_cast<std::uint32_t>(keep);
+      });
+}
+
 }  // namespace
 
 Index::Index(const IndexData& d) : data_(d) {
@@ -73,6 +107,9 @@ Index::Index(const IndexData& d) : data_(d) {
   if (d.nav.rows != n || d.node_cliques.rows != n) throw std::invalid_argument("graph rows differ from the nodes");
   if (d.clique_members.rows >= 0xFFFFFFFFull) throw std::invalid_argument("too many cliques");
   if (n > 0 && d.entry >= n) throw std::invalid_argument("entry point out of range");
+  if (d.codes.present() && (d.codes.n != n || d.codes.dim != d.vectors.dim || d.codes.stride < d.codes.dim ||
+                            d.codes.lo == nullptr || d.codes.scale == nullptr || d.codes.metric != d.vectors.metric))
+    throw std::invalid_argument("codes: shape or ranges disagree with the vectors");
   check_csr(d.nav, n, "navigable graph");
   check_csr(d.clique_members, n, "clique members");
   check_csr(d.node_cliques, d.clique_members.rows, "node cliques");
@@ -81,6 +118,27 @@ Index::Index(const IndexData& d) : data_(d) {
 void Index::search(const float* queries, std::size_t nq, const Filter* filters, const std::int32_t* filter_of_query,
                    const SearchParams& p, std::int64_t* out_ids, float* out_dists, QueryStats* stats) const {
   if (nq == 0) return;
+  if (!data_.codes.present()) {
+    const DistanceFactory flat = [this] { return std::make_unique<FlatDistance>(data_.vectors); };
+    search_by(flat, queries, nq, filters, filter_of_query, p, out_ids, out_dists, stats);
+    return;
+  }
+  // Codes: every strategy ranks candidates by their codes, keeping max(k, rerank) of them, and
+  // the float vectors re-score that short list (read from memory or, memory-mapped, from disk).
+  SearchParams pc = p;
+  pc.k = std::min(std::max(p.k, p.rerank), std::max<std::size_t>(size(), 1));
+  pc.ef = std::max(pc.ef, pc.k);
+  std::vector<std::int64_t> cand_ids(nq * pc.k);
+  std::vector<float> cand_dists(nq * pc.k);
+  const DistanceFactory codes = [this] { return std::make_unique<Sq8Distance>(data_.codes); };
+  search_by(codes, queries, nq, filters, filter_of_query, pc, cand_ids.data(), cand_dists.data(), stats);
+  if (p.interrupt != nullptr && p.interrupt->stopped()) return;
+  rerank(data_, queries, nq, cand_ids.data(), pc.k, p, out_ids, out_dists, stats);
+}
+
+void Index::search_by(const DistanceFactory& distance, const float* queries, std::size_t nq, const Filter* filters,
+                      const std::int32_t* filter_of_query, const SearchParams& p, std::int64_t* out_ids,
+                      float* out_dists, QueryStats* stats) const {
   const IndexData& ix = data_;
   const std::size_t dim = ix.vectors.dim, n = ix.size();
   auto filter_of = [&](std::size_t q) -> const Filter* {
@@ -88,7 +146,7 @@ void Index::search(const float* queries, std::size_t nq, const Filter* filters, 
     return f >= 0 ? &filters[f] : nullptr;
   };
 
-  // Strategy every query first; the exact ones run together.
+  // Choose every query's strategy first; the exact ones run together.
   std::vector<Strategy> strategy(nq);
   std::vector<std::size_t> exact_queries;
   for (std::size_t q = 0; q < nq; ++q) {
@@ -99,24 +157,24 @@ void Index::search(const float* queries, std::size_t nq, const Filter* filters, 
     stats[q].strategy = static_cast<std::int32_t>(strategy[q]);
     if (strategy[q] == Strategy::Exact) exact_queries.push_back(q);
   }
-  exact_batch(ix, queries, exact_queries, filters, filter_of_query, p, out_ids, out_dists, stats);
+  exact_batch(ix, distance, queries, exact_queries, filters, filter_of_query, p, out_ids, out_dists, stats);
   if (exact_queries.size() == nq) return;
   if (p.interrupt != nullptr && p.interrupt->stopped()) return;
 
   const int threads = std::max(1, std::min<int>(p.threads, static_cast<int>(nq - exact_queries.size())));
   std::vector<std::vector<std::size_t>> overran(static_cast<std::size_t>(threads));
   struct Scratch {
-    FlatDistance dist;
+    std::unique_ptr<DistanceComputer> dist;
     std::vector<std::size_t>* overran;
   };
   parallel_for(
       nq, threads, 4, p.interrupt,
-      [&] { return Scratch{FlatDistance(ix.vectors), &overran[static_cast<std::size_t>(omp_get_thread_num())]}; },
+      [&] { return Scratch{distance(), &overran[static_cast<std::size_t>(omp_get_thread_num())]}; },
       [&](Scratch& s, std::size_t q) {
         if (strategy[q] == Strategy::Exact) return;
-        s.dist.set_query(queries + q * dim);
+        s.dist->set_query(queries + q * dim);
         TraversalScratch& scratch = thread_scratch();
-        Traversal t(ix, s.dist, filter_of(q), p, scratch, stats[q]);
+        Traversal t(ix, *s.dist, filter_of(q), p, scratch, stats[q]);
         if (t.run(strategy[q])) scratch.top.write_sorted(out_ids + q * p.k, out_dists + q * p.k);
         else s.overran->push_back(q);
       });
@@ -124,7 +182,7 @@ void Index::search(const float* queries, std::size_t nq, const Filter* filters, 
   std::vector<std::size_t> fallback;
   for (const auto& list : overran) fallback.insert(fallback.end(), list.begin(), list.end());
   std::sort(fallback.begin(), fallback.end());
-  exact_batch(ix, queries, fallback, filters, filter_of_query, p, out_ids, out_dists, stats);
+  exact_batch(ix, distance, queries, fallback, filters, filter_of_query, p, out_ids, out_dists, stats);
 }
 
 }  // namespace mcindex

@@ -7,6 +7,7 @@
 
 #include "filter.hpp"
 #include "index/index_data.hpp"
+#include "search/exact_search.hpp"
 #include "search/search_params.hpp"
 
 namespace mcindex {
@@ -25,10 +26,17 @@ class Index {
   // The k nearest allowed nodes of each of nq queries (nq x dim, contiguous; unit length for
   // cosine). filters[filter_of_query[q]] is query q's filter (nullptr, or an entry < 0: all
   // nodes). Writes nq x k ids and distances (-1 / +inf padded) and one QueryStats per query.
+  // With codes, every strategy ranks by codes and the float vectors re-score max(k, rerank)
+  // candidates per query.
   void search(const float* queries, std::size_t nq, const Filter* filters, const std::int32_t* filter_of_query,
               const SearchParams& params, std::int64_t* out_ids, float* out_dists, QueryStats* stats) const;
 
  private:
+  // The search with distances from `distance` (floats or codes).
+  void search_by(const DistanceFactory& distance, const float* queries, std::size_t nq, const Filter* filters,
+                 const std::int32_t* filter_of_query, const SearchParams& params, std::int64_t* out_ids,
+                 float* out_dists, QueryStats* stats) const;
+
   IndexData data_;
 };
 

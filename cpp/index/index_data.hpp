@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "storage/flat_storage.hpp"
+#include "storage/sq8_storage.hpp"
 
 namespace mcindex {
 
@@ -24,6 +25,7 @@ struct Csr {
 
 struct IndexData {
   FlatStorage vectors;
+  Sq8Storage codes;         // present(): searches score codes, then re-score floats
   Csr nav;                  // node -> navigable-graph neighbours (nav_offsets, nav_neighbors)
   std::uint32_t entry = 0;  // the navigable graph's entry point
   Csr clique_members;       // clique -> its nodes (clique_offsets, clique_members)

@@ -35,6 +35,7 @@ struct SearchParams {
                                    // a top-k change (0: max(ef, 16))
   std::size_t max_hops = 0;        // clique traversal: expansion cap (0: 8 * ef)
   bool graph_links = true;         // clique traversal also follows navigable-graph edges
+  std::size_t rerank = 0;          // with codes: candidates re-scored with float vectors (raised to k)
   PlannerRule rule;
   // Optional: polled between queries (and blocks of the exact scan); once stopped, the call
   // returns early with an incomplete output (the caller discards it).

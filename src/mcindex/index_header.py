@@ -27,7 +27,7 @@ __all__ = ["IndexFormatError", "validate_header"]
 
 
 FORMAT = "mcindex"
-READABLE_VERSIONS = (1, 2)
+READABLE_VERSIONS = (1, 2, 3)
 MAX_ID = 2**32  # ids are uint32, so n and the number of cliques must not exceed this
 _INT64 = 2**63
 
@@ -134,7 +134,11 @@ def validate_header(header: Any) -> None:
         raise IndexFormatError(f"header['entry_point'] = {entry} is not < n = {n}")
     if n == 0 and entry != 0:
         raise IndexFormatError(f"header['entry_point'] must be 0 for an empty index, got {entry}")
-    unknown = sorted(set(header) - set(_REQUIRED) - {"build", "planner"}, key=str)
+    if header.get("codes", "none") not in ("none", "sq8"):
+        raise IndexFormatError(f"header['codes'] must be 'none' or 'sq8', got {short(header.get('codes'))}")
+    if header.get("codes", "none") == "sq8" and header["format_version"] < 3:
+        raise IndexFormatError(f"header['codes'] = 'sq8' needs format version 3, got {header['format_version']}")
+    unknown = sorted(set(header) - set(_REQUIRED) - {"build", "planner", "codes"}, key=str)
     if unknown:
         raise IndexFormatError(f"header has unknown key(s): {', '.join(short(k) for k in unknown[:5])}")
     _check_fields(header["build_params"], "header['build_params']", _BUILD_PARAMS)

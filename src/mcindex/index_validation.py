@@ -1,7 +1,7 @@
 """Structural validation of an index in memory: :func:`validate_index`.
 
 An index is a header dict (checked by :mod:`mcindex.index_header`) plus the eight numpy arrays
-of :data:`SECTION_DTYPES`. The C++ core trusts these arrays when it searches, so every index that
+of :data:`SECTION_DTYPES` (and the two of :data:`CODE_SECTIONS` when it holds 8-bit codes). The C++ core trusts these arrays when it searches, so every index that
 is saved (:func:`mcindex.persistence.save_index`) or loaded (:func:`mcindex.persistence.load_index`,
 after the file's own checks) passes through :func:`validate_index` first: shapes, CSR offsets,
 every id in range, finite vectors with zero padding, and the two membership CSRs agreeing.
@@ -20,7 +20,7 @@ from .file_fields import IndexFormatError
 from .index_header import MAX_ID as _MAX_ID
 from .index_header import validate_header
 
-__all__ = ["SECTION_DTYPES", "validate_index"]
+__all__ = ["CODE_SECTIONS", "SECTION_DTYPES", "section_dtypes", "validate_index"]
 
 #: The sections of an index, in the order they are written: name -> (dtype, ndim).
 SECTION_DTYPES: dict[str, tuple[str, int]] = {
@@ -34,17 +34,33 @@ SECTION_DTYPES: dict[str, tuple[str, int]] = {
     "node_cliques": ("<u4", 1),
 }
 
+#: The sections of an index with 8-bit codes (header "codes": "sq8"), after the eight above:
+#: the codes (one uint8 per coordinate) and their ranges (row 0 the offset, row 1 the step of
+#: each dimension: a coordinate is offset + step * code).
+CODE_SECTIONS: dict[str, tuple[str, int]] = {
+    "codes": ("<u1", 2),
+    "code_ranges": ("<f4", 2),
+}
+
 _VALIDATE_ROWS = 1 << 16  # vectors are checked this many rows at a time (bounded temporaries)
 
 
-def _check_sections(sections: Any) -> dict[str, np.ndarray]:
+def section_dtypes(header: Mapping[str, Any]) -> dict[str, tuple[str, int]]:
+    """The sections an index with this header holds: name -> (dtype, ndim), in file order."""
+    if header.get("codes", "none") == "sq8":
+        return {**SECTION_DTYPES, **CODE_SECTIONS}
+    return dict(SECTION_DTYPES)
+
+
+def _check_sections(sections: Any, expected: Mapping[str, tuple[str, int]]) -> dict[str, np.ndarray]:
     if not isinstance(sections, Mapping):
         raise IndexFormatError(f"sections must be a dict of arrays, got {type(sections).__name__}")
-    unknown = sorted(set(sections) - set(SECTION_DTYPES), key=str)
+    unknown = sorted(set(sections) - set(expected), key=str)
     if unknown:
-        raise IndexFormatError(f"unknown section(s): {', '.join(map(repr, unknown))}")
+        raise IndexFormatError(f"unknown section(s): {', '.join(map(repr, unknown))} (for header['codes'] = "
+                               f"{'sq8' if 'codes' in expected else 'none'})")
     out: dict[str, np.ndarray] = {}
-    for name, (dtype_str, ndim) in SECTION_DTYPES.items():
+    for name, (dtype_str, ndim) in expected.items():
         if name not in sections:
             raise IndexFormatError(f"missing section {name!r}")
         arr = sections[name]
@@ -110,23 +126,41 @@ def _check_vectors(vectors: np.ndarray, n: int, dim: int, stride: int) -> None:
                     f"in columns [{dim}, {stride})")
 
 
+def _check_codes(codes: np.ndarray, ranges: np.ndarray, n: int, dim: int) -> None:
+    if codes.shape != (n, dim):
+        raise IndexFormatError(f"codes has shape {codes.shape}, expected (n, dim) = {(n, dim)}")
+    if ranges.shape != (2, dim):
+        raise IndexFormatError(f"code_ranges has shape {ranges.shape}, expected (2, dim) = {(2, dim)}")
+    if not np.isfinite(ranges).all():
+        raise IndexFormatError("code_ranges holds a value that is not finite")
+    limit = max_magnitude(dim)
+    # Every reconstruction (offset + step * code, code <= 255) within the bound a build enforces
+    # on vectors: a code distance never overflows.
+    if (ranges[1] <= 0).any() or (np.abs(ranges[0]) + 255.0 * ranges[1] > limit).any():
+        bad = int(np.flatnonzero((ranges[1] <= 0) | (np.abs(ranges[0]) + 255.0 * ranges[1] > limit))[0])
+        raise IndexFormatError(f"code_ranges of dimension {bad} (offset {ranges[0, bad]}, step {ranges[1, bad]}) "
+                               f"must have a positive step and stay within {limit:.3g}")
+
+
 def validate_index(header: Mapping[str, Any], sections: Mapping[str, np.ndarray]) -> None:
     """Check that ``header`` and ``sections`` form a structurally valid index.
 
     Checks the header (required keys and types, format, metric, ``n``/``dim``/``stride``,
-    ``entry_point``), that exactly the eight sections are present with the right
-    dtype kind and rank, ``vectors`` of shape ``(n, stride)`` with finite values and zero
-    padding, each CSR (offsets start at 0, are non-decreasing and end at the length of the
+    ``entry_point``), that exactly the sections of :func:`section_dtypes` are present with the
+    right dtype kind and rank, ``vectors`` of shape ``(n, stride)`` with finite values and zero
+    padding, codes of shape ``(n, dim)`` with ranges whose reconstructions stay in bounds, each CSR (offsets start at 0, are non-decreasing and end at the length of the
     values), every id in range (``nav_neighbors``/``clique_members`` < n, ``node_cliques`` < C),
     out-degree <= ``nav_degree``, ``node_cliques`` strictly increasing within each point, and that
     the two membership CSRs agree exactly (point v lists clique c iff clique c lists v).
     Vectorised; O(n + E + M log M). Raises :class:`IndexFormatError` on the first problem.
     """
     validate_header(header)
-    arrays = _check_sections(sections)
+    arrays = _check_sections(sections, section_dtypes(header))
     n, dim, stride = int(header["n"]), int(header["dim"]), int(header["stride"])
 
     _check_vectors(arrays["vectors"], n, dim, stride)
+    if "codes" in arrays:
+        _check_codes(arrays["codes"], arrays["code_ranges"], n, dim)
 
     degrees = _check_csr("nav_offsets", arrays["nav_offsets"], "nav_neighbors",
                          arrays["nav_neighbors"], n, n, "n")

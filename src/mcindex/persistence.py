@@ -9,11 +9,14 @@ read-only views of a memory map) after verifying every byte of the file, and
 problem is reported as :class:`IndexFormatError` (a ``ValueError``) naming the file and what is
 wrong.
 
-File format, version 2
-======================
+File format, versions 1-3
+=========================
 Version 2 differs from version 1 in one rule only: vector rows may have any ``stride >= dim``
-(the writer stores them unpadded); version 1 required a multiple of 16. This reader accepts
-both; the writer always writes version 2, and the preamble and header versions must agree.
+(the writer stores them unpadded); version 1 required a multiple of 16. Version 3 adds two
+optional sections, the 8-bit codes of an index built with ``codes="sq8"`` (header key
+``"codes"``). This reader accepts all three; the writer writes version 3 for an index with
+codes and version 2 otherwise (which version 2 readers read), and the preamble and header
+versions must agree.
 
 All integers are little-endian. Offsets are in bytes from the start of the file.
 
@@ -22,7 +25,7 @@ Preamble (64 bytes, fixed layout)::
     offset  size  type      field
     ------  ----  --------  -------------------------------------------------------------
          0     8  bytes     magic b"MCINDEX\\0"  (4D 43 49 4E 44 45 58 00)
-         8     4  uint32    format_version = 2
+         8     4  uint32    format_version = 2 or 3
         12     4  uint32    flags = 0 (reserved; a reader rejects anything else)
         16     8  uint64    file_size: total length of the file in bytes
         24     8  uint64    header_length: length L of the JSON header in bytes
@@ -56,6 +59,8 @@ sections (any order in the table, but payloads must not overlap)::
     clique_thresholds <f4  (C,)
     node_offsets    <u8    (n + 1,)
     node_cliques    <u4    (M,)
+    codes           <u1    (n, dim)     version 3, header "codes": "sq8"
+    code_ranges     <f4    (2, dim)     row 0: offset, row 1: step (coordinate = offset + step * code)
 
 Payloads (bytes [header end, file_size)): each section's raw C-order bytes start at an offset
 that is a multiple of 64 (so memory-mapped float32 rows are 64-byte aligned) and occupy exactly
@@ -92,7 +97,7 @@ from .file_fields import IndexFormatError
 from .file_fields import is_int as _is_int
 from .file_fields import short as _short
 from .index_header import READABLE_VERSIONS
-from .index_validation import SECTION_DTYPES, validate_index
+from .index_validation import CODE_SECTIONS, SECTION_DTYPES, section_dtypes, validate_index
 
 __all__ = [
     "IndexFormatError",
@@ -103,12 +108,15 @@ __all__ = [
     "FORMAT_VERSION",
     "READABLE_VERSIONS",
     "SECTION_DTYPES",
+    "CODE_SECTIONS",
 ]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 MAGIC = b"MCINDEX\0"
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+#: The version written for an index without codes: version 2 readers can read it.
+_PLAIN_VERSION = 2
 PREAMBLE_SIZE = 64
 ALIGNMENT = 64
 CHECKSUM = "crc32"
@@ -146,9 +154,8 @@ def _crc32(buf: Any) -> int:
     return zlib.crc32(buf) & 0xFFFFFFFF
 
 
-def _pack_preamble(file_size: int, header_length: int, header_checksum: int) -> bytes:
-    body = _PREAMBLE.pack(MAGIC, FORMAT_VERSION, 0, file_size, header_length, header_checksum,
-                          bytes(24), 0)
+def _pack_preamble(version: int, file_size: int, header_length: int, header_checksum: int) -> bytes:
+    body = _PREAMBLE.pack(MAGIC, version, 0, file_size, header_length, header_checksum, bytes(24), 0)
     return body[:-4] + struct.pack("<I", _crc32(body[:-4]))
 
 
@@ -159,10 +166,13 @@ def _encode(header: Mapping[str, Any],
         plain = json.loads(json.dumps(dict(header), default=_json_default, allow_nan=False))
     except (TypeError, ValueError) as exc:
         raise IndexFormatError(f"header is not JSON-serialisable (strict JSON, no NaN): {exc}") from None
-    table = [{"name": name, "dtype": SECTION_DTYPES[name][0], "shape": list(arr.shape),
+    dtypes = section_dtypes(header)
+    table = [{"name": name, "dtype": dtypes[name][0], "shape": list(arr.shape),
               "offset": 0, "length": arr.nbytes, "checksum": _crc32(_bytes_of(arr))}
              for name, arr in arrays.items()]
-    plain["format_version"] = FORMAT_VERSION  # a re-saved older index is valid in the current version
+    # A re-saved older index is valid in the version written: 3 with codes, else 2.
+    version = FORMAT_VERSION if "codes" in arrays else _PLAIN_VERSION
+    plain["format_version"] = version
     meta = {"header": plain, "checksum": CHECKSUM, "sections": table}
     data_start = _align(PREAMBLE_SIZE + 1)
     while True:  # offsets depend on the header length and vice versa; grows monotonically
@@ -176,7 +186,7 @@ def _encode(header: Mapping[str, Any],
             break
         data_start = needed
     file_size = pos
-    return _pack_preamble(file_size, len(blob), _crc32(blob)), blob, file_size, table
+    return _pack_preamble(version, file_size, len(blob), _crc32(blob)), blob, file_size, table
 
 
 def save_index(path: PathLike, header: Mapping[str, Any], sections: Mapping[str, np.ndarray]) -> None:
@@ -205,7 +215,7 @@ def save_index(path: PathLike, header: Mapping[str, Any], sections: Mapping[str,
     """
     validate_index(header, sections)
     arrays = {name: np.ascontiguousarray(sections[name], dtype=np.dtype(dt))
-              for name, (dt, _) in SECTION_DTYPES.items()}
+              for name, (dt, _) in section_dtypes(header).items()}
     preamble, blob, file_size, table = _encode(header, arrays)
     offsets = [(arrays[e["name"]], e["offset"]) for e in table]
 
@@ -305,11 +315,12 @@ def _parse_table(table: list[Any], data_start: int, file_size: int) -> list[_Ent
         if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
             raise IndexFormatError(f"section table entry {k} is not an object with a 'name'")
         name = raw["name"]
-        if name not in SECTION_DTYPES:
+        known = {**SECTION_DTYPES, **CODE_SECTIONS}  # which ones the header asks for: validate_index
+        if name not in known:
             raise IndexFormatError(f"unknown section {name!r} in the section table")
         if name in entries:
             raise IndexFormatError(f"section {name!r} appears twice in the section table")
-        want_dtype, ndim = SECTION_DTYPES[name]
+        want_dtype, ndim = known[name]
         if raw.get("dtype") != want_dtype:
             raise IndexFormatError(
                 f"section {name!r} has dtype {_short(raw.get('dtype'))}, expected {want_dtype!r}")
