@@ -344,6 +344,8 @@ class BoundIndex {
 
 }  // namespace
 
+void bind_kernel_aids(nb::module_& m);  // kernel_aids.cpp
+
 NB_MODULE(_core, m) {
   m.doc() = "mcindex C++ core (internal; use the mcindex package API)";
   // Indexes and their cached search parameters often live in module globals until the
@@ -371,6 +373,7 @@ NB_MODULE(_core, m) {
   m.def("available_simd_levels", &available_levels, "Every SIMD level compiled in and supported by this CPU.");
   m.def("kernel_pairwise", &kernel_pairwise, nb::arg("level"), nb::arg("kind"), nb::arg("a"), nb::arg("b"),
         nb::arg("batched") = false, "Raw kernel values between all rows of a and b with one SIMD level (testing aid).");
+  bind_kernel_aids(m);
   m.def("maximal_cliques", &maximal_cliques, nb::arg("m"), nb::arg("edges"),
         "Maximal cliques of a small graph as the clique cover enumerates them (testing aid).");
 
