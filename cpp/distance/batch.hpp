@@ -13,14 +13,19 @@ namespace mcindex {
 namespace {
 
 // Rows are fetched from memory ahead of use: a gathered row (200 bytes at dim 50) spans several
-// cache lines, and at selective filters these misses, not the arithmetic, decide the speed.
+// cache lines, and at selective filters these misses, not the arithmetic, decide the speed. A
+// row rarely starts on a line boundary, so every line it touches is fetched, from the one
+// holding its first byte to its last.
 constexpr std::size_t kPrefetchAhead = 8;
 
-inline void prefetch_row(const float* row, std::size_t dim) {
-  const char* p = reinterpret_cast<const char*>(row);
-  const std::size_t bytes = dim * sizeof(float);
-  for (std::size_t off = 0; off < bytes; off += 64) __builtin_prefetch(p + off);
+inline void prefetch_span(const void* start, std::size_t bytes) {
+  const std::uintptr_t first = reinterpret_cast<std::uintptr_t>(start) & ~std::uintptr_t{63};
+  const std::uintptr_t end = reinterpret_cast<std::uintptr_t>(start) + bytes;
+  for (std::uintptr_t line = first; line < end; line += 64)
+    __builtin_prefetch(reinterpret_cast<const void*>(line));
 }
+
+inline void prefetch_row(const float* row, std::size_t dim) { prefetch_span(row, dim * sizeof(float)); }
 
 template <float (*Kernel)(const float*, const float*, std::size_t)>
 void batch_distances(const float* query, const float* base, std::size_t stride, std::size_t dim,
@@ -39,15 +44,6 @@ void batch_distances(const float* query, const float* base, std::size_t stride, 
 }
 
 // ---- SQ8 code rows ----------------------------------------------------------------------------
-// A code row (dim bytes, 384 at dim 384: six cache lines) rarely starts on a line boundary, so
-// every line the row touches is fetched, from the one holding its first byte to its last.
-inline void prefetch_span(const std::uint8_t* p, std::size_t bytes) {
-  const std::uintptr_t first = reinterpret_cast<std::uintptr_t>(p) & ~std::uintptr_t{63};
-  const std::uintptr_t end = reinterpret_cast<std::uintptr_t>(p) + bytes;
-  for (std::uintptr_t line = first; line < end; line += 64)
-    __builtin_prefetch(reinterpret_cast<const void*>(line));
-}
-
 // `row(code)` is the kernel bound to the query; rows as in Sq8BatchFn.
 template <typename Row>
 inline void sq8_rows(const std::uint8_t* codes, std::size_t stride, std::size_t dim,

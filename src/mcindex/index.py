@@ -34,8 +34,13 @@ _FALLBACK_REASONS = ("", "no valid point near the query", "distance budget", "id
 _EARLY_STOP_REASONS = ("", "no valid point near the query", "hop limit", "fewer than k found")
 _STAT_COLUMNS = ("strategy", "valid", "distances", "expansions", "cliques", "seeds", "fallback", "found", "early_stop")
 
-FORMAT_VERSION = index_build.FORMAT_VERSION
 _F32 = np.dtype(np.float32)
+
+
+def default_rerank(k: int, ef: int) -> int:
+    """Candidates re-scored with float vectors when the index has codes: the ef-long list, at
+    least 2k (8-bit codes rank the true neighbours among the first few dozen)."""
+    return max(2 * k, ef)
 
 
 class Index:
@@ -54,7 +59,8 @@ class Index:
         s = sections
         self._core = _core.Index(s["vectors"], int(header["dim"]), str(header["metric"]), s["nav_offsets"],
                                  s["nav_neighbors"], int(header["entry_point"]), s["clique_offsets"],
-                                 s["clique_members"], s["node_offsets"], s["node_cliques"])
+                                 s["clique_members"], s["node_offsets"], s["node_cliques"],
+                                 s.get("codes"), s.get("code_ranges"))
         self._n, self._dim = int(header["n"]), int(header["dim"])
         self._rules: dict[int, dict[str, Any]] = {}
         self._params: dict[tuple[Any, ...], Any] = {}
@@ -85,6 +91,7 @@ class Index:
         progress: bool | Callable[[str, int, int], None] = True,
         stats_sample: int = 1000,
         calibrate: bool = True,
+        codes: str = "none",
     ) -> Index:
         """Build the index.
 
@@ -140,11 +147,19 @@ class Index:
             calibrate: time the three search strategies on sample queries and random filters
                 after the build and set the planner's thresholds from them
                 (:func:`mcindex.calibration.calibrate`; a few seconds at 400k points). ``False``
-                keeps the default rule, which was measured on GloVe-400k.
+                plans by a cost model of ``n`` and ``dim`` instead
+                (:func:`mcindex.planner.uncalibrated`).
+            codes: how the search reads vectors: ``"none"`` (float32 only) or ``"sq8"`` (an 8-bit
+                code per coordinate, trained per dimension from the 0.1% and 99.9% quantiles:
+                every strategy ranks candidates by codes, a quarter of the bytes of floats, and
+                re-scores a short list, ``rerank`` in :meth:`search`, with the float vectors,
+                which can then stay on disk when the index is memory-mapped). Adds ``n * dim``
+                bytes.
         """
         params = index_build.check_params(
             pool_size, min_clique_size, alpha, degree, build_list, min_memberships, hub_cap, clique_quota,
-            extend_cliques, alpha_max, fallback_size, pool_method, pool_search_list, threads, seed, deterministic)
+            extend_cliques, alpha_max, fallback_size, pool_method, pool_search_list, threads, seed, deterministic,
+            codes)
         stats_sample = check_int(stats_sample, "stats_sample", 0)
         header, sections, sample, pools = index_build.build_arrays(data, metric, params, stats_sample=stats_sample,
                                                                   progress=progress)
@@ -213,6 +228,7 @@ class Index:
         idle_window: int = 0,
         max_hops: int = 0,
         graph_links: bool = True,
+        rerank: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray] | tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """The ``k`` nearest points of each query among those its filter allows.
 
@@ -244,6 +260,10 @@ class Index:
                 change the top k (0: ``max(ef, 16)``).
             max_hops: expansion cap of the clique traversal (0: ``8 * max(k, ef)``).
             graph_links: clique traversal also follows the navigable graph's edges.
+            rerank: with codes (``Index.build(codes="sq8")``), candidates per query ranked by
+                their codes and re-scored with the float vectors (raised to ``k``; default
+                ``max(2 * k, ef)``). Results equal exact search when it covers every valid
+                point. Ignored without codes.
 
         Returns:
             ``(ids, distances)`` like :func:`mcindex.exact_search` (padded with -1 / inf),
@@ -258,12 +278,12 @@ class Index:
         """
         # One query per call is how servers search: this path is kept to a few dictionary and
         # type checks before the core call (the knobs' checks run once per distinct set of knobs).
-        key = (k, ef, strategy, threads, seeds, idle_window, max_hops, graph_links)
+        key = (k, ef, strategy, threads, seeds, idle_window, max_hops, graph_links, rerank)
         params = self._params.get(key)
         if params is None or not (type(k) is int and type(ef) is int and type(strategy) is str
                                   and (threads is None or type(threads) is int) and type(seeds) is int
                                   and type(idle_window) is int and type(max_hops) is int
-                                  and type(graph_links) is bool):
+                                  and type(graph_links) is bool and (rerank is None or type(rerank) is int)):
             params = self._search_params(*key)
         if type(queries) is np.ndarray and queries.dtype is _F32 and queries.ndim == 1 \
                 and queries.shape[0] == self._dim:
@@ -289,10 +309,10 @@ class Index:
         return ids, dists, stats
 
     def _search_params(self, k: Any, ef: Any, strategy: Any, threads: Any, seeds: Any, idle_window: Any,
-                       max_hops: Any, graph_links: Any) -> Any:
+                       max_hops: Any, graph_links: Any, rerank: Any) -> Any:
         """The core's SearchParams for these knobs, checked with friendly messages and kept for
         the next call with the same knobs (a search is then one lookup away from the core)."""
-        key = (k, ef, strategy, threads, seeds, idle_window, max_hops, graph_links)
+        key = (k, ef, strategy, threads, seeds, idle_window, max_hops, graph_links, rerank)
         k = check_k(k)
         ef = check_int(ef, "ef")
         if strategy not in STRATEGIES:
@@ -306,6 +326,7 @@ class Index:
         p.idle_window = check_int(idle_window, "idle_window", 0)
         p.max_hops = check_int(max_hops, "max_hops", 0)
         p.graph_links = bool(graph_links)
+        p.rerank = default_rerank(k, ef) if rerank is None else check_int(rerank, "rerank", 0)
         n = max(len(self), 1)
         rule = self._rule(min(max(ef, min(k, n)), n))  # the list the search keeps: ef raised to k, at most n
         p.exact_max_valid = rule["exact_max_valid"]

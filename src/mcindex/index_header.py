@@ -47,6 +47,7 @@ _BUILD_PARAMS: dict[str, tuple[Any, float, float]] = {
     "alpha_max": ("real", 1, 1e30), "fallback_size": ("int", 1, MAX_ID),
     "pool_method": (("search", "two_hop"), 0, 0), "pool_search_list": ("int", 1, MAX_ID),
     "seed": ("int", 0, 2**64), "deterministic": ("bool", 0, 1), "threads": ("int", 1, MAX_ID),
+    "codes": (("none", "sq8"), 0, 0),
 }
 _BUILD: dict[str, tuple[Any, float, float]] = {
     "seconds": ("real", 0, 1e12), "calibration_seconds": ("real", 0, 1e12),
