@@ -175,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.child:
         if args.what == "build":
-            params = {k: int(v) for k, v in (p.split("=", 1) for p in args.param)}
+            params = {k: int(v) if v.lstrip("-").isdigit() else v for k, v in (p.split("=", 1) for p in args.param)}
             out = measure_build(args.n, args.dim, args.threads, args.seed, params)
         else:
             out = measure_leak(args.cycles, args.warmup, args.seed)

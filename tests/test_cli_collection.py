@@ -173,7 +173,7 @@ def test_info_of_a_collection_and_of_an_index_file(files, built, capsys):
     assert [c["name"] for c in info["columns"]] == ["price", "category", "tags"]
     assert info["index"]["cliques"] == Collection.load(built).index.stats()["cliques"]
     code, out, _ = run(capsys, ["info", built / "index.mci"])
-    assert code == 0 and "index file v2" in out and "300 x 8" in out
+    assert code == 0 and "index file v3" in out and "300 x 8" in out
 
 
 def test_help_has_examples(capsys):

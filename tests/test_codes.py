@@ -85,7 +85,12 @@ def test_code_sections_that_disagree_with_the_header_are_refused(built, tmp_path
     _, _, index, _ = built
     h, s = dict(index._header), dict(index._sections)
     cases = [
-        (dict(h, codes="none"), s, "unknown section"),
+        ({k: v for k, v in dict(h, codes="none").items() if k != "code_error"}, s, "unknown section"),
+        (dict(h, codes="none"), s, "code_error.*only allowed"),
+        ({k: v for k, v in h.items() if k != "code_error"}, s, "code_error"),
+        (dict(h, code_error=-1.0), s, "code_error"),
+        (dict(h, code_error=float("nan")), s, "code_error"),
+        (dict(h, code_error="0.1"), s, "code_error"),
         (h, {k: v for k, v in s.items() if k != "codes"}, "missing section 'codes'"),
         (h, dict(s, codes=s["codes"][:-1]), "codes has shape"),
         (h, dict(s, code_ranges=s["code_ranges"][:1]), "code_ranges has shape"),
@@ -102,7 +107,8 @@ def test_code_sections_that_disagree_with_the_header_are_refused(built, tmp_path
 
 def test_an_index_without_codes_is_still_written_as_version_2(tmp_path):
     data = clustered(400, 8)
-    index = Index.build(data, "l2", pool_size=16, min_clique_size=4, progress=False, stats_sample=0, calibrate=False)
+    index = Index.build(data, "l2", pool_size=16, min_clique_size=4, progress=False, stats_sample=0, calibrate=False,
+                        codes="none")
     index.save(tmp_path / "p.mci")
     header, sections = load_index(tmp_path / "p.mci")
     assert header["format_version"] == 2 and "codes" not in sections
@@ -116,3 +122,42 @@ def test_bad_codes_and_rerank_arguments(built):
         index.search(queries, 10, rerank=-1)
     with pytest.raises(TypeError, match="rerank must be an int"):
         index.search(queries, 10, rerank=2.5)
+
+
+@pytest.mark.parametrize("rerank", [None, 10])
+@pytest.mark.parametrize("share", [1.0, 0.3])
+def test_the_exact_strategy_stays_exact_with_codes(built, rerank, share):
+    """Codes rank the scan; a query whose re-rank list could hide a nearer point (by the
+    header's code_error) is scanned again with the floats, so the answer is exact search's."""
+    data, queries, index, metric = built
+    mask = np.random.default_rng(3).random(len(data)) < share
+    true_ids, true_d = exact_search(data, queries, 10, metric=metric, filter=mask)
+    ids, dists, st = index.search(queries, 10, Bitmap.from_mask(mask), strategy="exact", rerank=rerank,
+                                  threads=1, return_stats=True)
+    np.testing.assert_allclose(dists, true_d, rtol=1e-5, atol=1e-5)
+    assert recall(ids, true_ids) == 1.0
+    assert not st["early_stop"].any()
+
+
+def test_tight_cosine_clusters_stay_rankable():
+    """Many near-duplicates per direction (sentence embeddings of similar texts): codes of the
+    cosine metric are compared by L2 between unit vectors, which ranks inside a tight cluster."""
+    rng = np.random.default_rng(5)
+    centres = rng.standard_normal((30, 32))
+    data = (centres[rng.integers(0, 30, 3000)] * 10 + 0.05 * rng.standard_normal((3000, 32))).astype(np.float32)
+    index = Index.build(data, "cosine", pool_size=32, threads=2, progress=False, stats_sample=0, calibrate=False)
+    queries = data[:50] + np.float32(0.01) * rng.standard_normal((50, 32)).astype(np.float32)
+    true_ids, _ = exact_search(data, queries, 10, metric="cosine")
+    for strategy in ("exact", "graph", "mci"):
+        ids, _ = index.search(queries, 10, strategy=strategy, ef=64, threads=1)
+        assert recall(ids, true_ids) >= (1.0 if strategy == "exact" else 0.95), strategy
+
+
+def test_code_error_bounds_every_non_exception(built):
+    _, _, index, _ = built
+    s = index._sections
+    lo, step = s["code_ranges"]
+    recon = (lo + step * s["codes"].astype(np.float32)).astype(np.float64)
+    miss = np.sqrt(((recon - index.vectors.astype(np.float64)) ** 2).sum(axis=1))
+    exceptions = np.unpackbits(s["code_exceptions"].view(np.uint8), bitorder="little")[: len(index)].astype(bool)
+    assert index._header["code_error"] >= miss[~exceptions].max()

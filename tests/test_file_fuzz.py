@@ -179,6 +179,9 @@ def assemble(good: bytes, meta, payload_edits=()):
         arr = np.frombuffer(bytes(raw[e["offset"]:e["offset"] + e["length"]]), dtype=e["dtype"]).copy()
         if arr.size:
             flat = arr.reshape(-1)
+            if flat.dtype.kind in "ui":  # wrap to the element's width (codes are bytes)
+                bits = 8 * flat.dtype.itemsize
+                value = np.array(value % (1 << bits), dtype=f"<u{flat.dtype.itemsize}").view(flat.dtype)
             flat[i % flat.size] = value
             raw[e["offset"]:e["offset"] + e["length"]] = arr.tobytes()
     for e, src in zip(meta["sections"], original_meta["sections"], strict=False):  # by position: names may be edited
@@ -189,7 +192,8 @@ def assemble(good: bytes, meta, payload_edits=()):
     if 64 + len(blob) > data_start:
         return None  # does not fit without moving the payloads; not an interesting case
     raw[64:data_start] = blob + bytes(data_start - 64 - len(blob))
-    pre = struct.pack("<8sIIQQI24s", b"MCINDEX\0", 2, 0, len(raw), len(blob), zlib.crc32(blob), bytes(24))
+    version = struct.unpack_from("<I", good, 8)[0]
+    pre = struct.pack("<8sIIQQI24s", b"MCINDEX\0", version, 0, len(raw), len(blob), zlib.crc32(blob), bytes(24))
     raw[:64] = pre + struct.pack("<I", zlib.crc32(pre))
     return bytes(raw)
 
@@ -203,10 +207,10 @@ HOSTILE_VALUES = st.one_of(
     st.text(max_size=8),
 )
 HEADER_KEYS = ["n", "dim", "stride", "entry_point", "nav_degree", "metric", "format", "format_version",
-               "build_params", "stats", "build", "planner", "mcindex_version"]
+               "build_params", "stats", "build", "planner", "mcindex_version", "codes", "code_error"]
 SECTION_KEYS = ["offset", "length", "shape", "dtype", "name", "checksum"]
 SECTIONS = ["vectors", "nav_offsets", "nav_neighbors", "clique_offsets", "clique_members", "clique_thresholds",
-            "node_offsets", "node_cliques"]
+            "node_offsets", "node_cliques", "codes", "code_ranges", "code_exceptions"]
 # Small ids are mostly valid (the index has 120 points): edits that pass the checks and change the
 # graph the searches walk, next to hostile ones.
 PAYLOAD_VALUES = st.integers(0, 130) | st.sampled_from([2**31, 2**32 - 1]) | st.integers(0, 2**32 - 1)

@@ -299,8 +299,8 @@ def test_wrong_magic(saved):
 def test_newer_version_names_both_versions(saved):
     path, _, _ = saved
     raw, meta = layout(path)
-    rewrite(path, raw, meta, version=3)
-    load_error(path, r"format version 3 is newer than this mcindex supports \(version 2\)")
+    rewrite(path, raw, meta, version=4)
+    load_error(path, r"format version 4 is newer than this mcindex supports \(version 3\)")
 
 
 def test_trailing_data(saved):
@@ -495,7 +495,7 @@ INVALID = [
     ("float dim", lambda h, s: h.update(dim=10.0), r"header\['dim'\] must be an int"),
     ("stats not dict", lambda h, s: h.update(stats=[]), r"header\['stats'\] must be a dict"),
     ("format", lambda h, s: h.update(format="faiss"), "must be 'mcindex'"),
-    ("format_version", lambda h, s: h.update(format_version=3), "format_version'\\] is 3"),
+    ("format_version", lambda h, s: h.update(format_version=4), "format_version'\\] is 4"),
     ("metric", lambda h, s: h.update(metric="L2"), "metric"),
     ("negative dim", lambda h, s: h.update(dim=-1), r"header\[.dim.\] must be an int in \[0, "),
     ("stride < dim", lambda h, s: h.update(dim=17), "smaller than"),

@@ -3,12 +3,14 @@
 // bind_kernel_aids, called from module.cpp's NB_MODULE.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 
 #include <cmath>
 #include <cstdint>
 #include <initializer_list>
 #include <limits>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -24,6 +26,7 @@ using namespace mcindex::bindings;
 namespace {
 
 using Codes = nb::ndarray<const std::uint8_t, nb::ndim<2>, nb::c_contig, nb::device::cpu>;
+using Mask = nb::ndarray<const bool, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 using F32Vec = nb::ndarray<const float, nb::ndim<1>, nb::c_contig, nb::device::cpu>;
 
 const DistanceKernels& level_kernels(const std::string& name) {
@@ -51,10 +54,15 @@ void check_params(const F32Vec& lo, const F32Vec& scale, std::size_t dim) {
   }
 }
 
-nb::tuple sq8_train(Matrix data, std::size_t sample, std::uint64_t seed, double lower, double upper) {
+nb::tuple sq8_train(Matrix data, std::size_t sample, std::uint64_t seed, double lower, double upper,
+                    std::optional<Mask> exclude) {
   if (data.shape(0) == 0 || data.shape(1) == 0) throw std::invalid_argument("data is empty");
   check_finite(data, "data");
   Sq8TrainOptions opt;
+  if (exclude) {
+    if (exclude->shape(0) != data.shape(0)) throw std::invalid_argument("exclude must have one entry per row");
+    opt.exclude = reinterpret_cast<const std::uint8_t*>(exclude->data());
+  }
   opt.sample = sample;
   opt.seed = seed;
   opt.lower = lower;
@@ -76,6 +84,19 @@ Owned2<std::uint8_t> sq8_encode(Matrix data, F32Vec lo, F32Vec scale) {
     encode_sq8(data.data(), n, dim, dim, lo.data(), scale.data(), codes.data(), dim);
   }
   return codes;
+}
+
+// Codes and each row's squared miss: what a build needs to find the rows codes misplace.
+nb::tuple sq8_encode_miss(Matrix data, F32Vec lo, F32Vec scale) {
+  const std::size_t n = data.shape(0), dim = data.shape(1);
+  check_params(lo, scale, dim);
+  auto codes = owned_matrix<std::uint8_t>(n, dim);
+  std::vector<double> miss(n);
+  {
+    nb::gil_scoped_release release;
+    encode_sq8(data.data(), n, dim, dim, lo.data(), scale.data(), codes.data(), dim, 0, miss.data());
+  }
+  return nb::make_tuple(codes, to_numpy(std::move(miss)));
 }
 
 // Every query against every code row with one level: the squared L2 to the reconstruction
@@ -126,10 +147,12 @@ Owned2<float> sq8_pairwise(const std::string& level, const std::string& kind, Ma
 
 void bind_kernel_aids(nb::module_& m) {
   m.def("sq8_train", &sq8_train, nb::arg("data"), nb::arg("sample") = 100000, nb::arg("seed") = 0,
-        nb::arg("lower") = 0.001, nb::arg("upper") = 0.999,
+        nb::arg("lower") = 0.001, nb::arg("upper") = 0.999, nb::arg("exclude") = nb::none(),
         "(lo, scale) of SQ8 per dimension, from quantiles of up to `sample` rows (0: all) (testing aid).");
   m.def("sq8_encode", &sq8_encode, nb::arg("data"), nb::arg("lo"), nb::arg("scale"),
         "uint8 SQ8 codes of float32 rows (testing aid).");
+  m.def("sq8_encode_miss", &sq8_encode_miss, nb::arg("data"), nb::arg("lo"), nb::arg("scale"),
+        "(uint8 SQ8 codes, float64 squared L2 from each row to its code's reconstruction).");
   m.def("sq8_pairwise", &sq8_pairwise, nb::arg("level"), nb::arg("kind"), nb::arg("queries"), nb::arg("codes"),
         nb::arg("lo"), nb::arg("scale"), nb::arg("batched") = false, nb::arg("gather") = true,
         "Squared L2 ('l2sq') or inner product ('dot') between float32 queries and the reconstructions of "

@@ -229,10 +229,12 @@ class BoundIndex {
  public:
   BoundIndex(Matrix vectors, std::size_t dim, const std::string& metric, U64Vec nav_offsets, U32Vec nav_neighbors,
              std::uint32_t entry_point, U64Vec clique_offsets, U32Vec clique_members, U64Vec node_offsets,
-             U32Vec node_cliques, std::optional<CodeMatrix> codes, std::optional<Matrix> code_ranges)
+             U32Vec node_cliques, std::optional<CodeMatrix> codes, std::optional<Matrix> code_ranges,
+             std::optional<U64Vec> code_exceptions, double code_error)
       : vectors_(vectors), nav_offsets_(nav_offsets), nav_neighbors_(nav_neighbors), clique_offsets_(clique_offsets),
         clique_members_(clique_members), node_offsets_(node_offsets), node_cliques_(node_cliques), codes_(codes),
-        code_ranges_(code_ranges), index_(data(vectors, dim, parse_metric(metric), entry_point)) {}
+        code_ranges_(code_ranges), code_exceptions_(code_exceptions), code_error_(code_error),
+        index_(data(vectors, dim, parse_metric(metric), entry_point)) {}
 
   bool has_codes() const { return index_.data().codes.present(); }
 
@@ -315,6 +317,12 @@ class BoundIndex {
         throw std::invalid_argument("codes must be n x dim and their ranges 2 x dim");
       d.codes = Sq8Storage{codes_->data(), d.vectors.n, dim, dim, code_ranges_->data(), code_ranges_->data() + dim,
                            metric};
+      if (code_exceptions_) {
+        if (code_exceptions_->shape(0) != (d.vectors.n + 63) / 64) throw std::invalid_argument("code exceptions: wrong size");
+        d.codes.exceptions = code_exceptions_->data();
+      }
+      if (!(code_error_ >= 0.0 && code_error_ < 1e30)) throw std::invalid_argument("code_error must be >= 0 with codes");
+      d.codes.max_error = static_cast<float>(code_error_);
     }
     return d;
   }
@@ -339,6 +347,8 @@ class BoundIndex {
   U32Vec node_cliques_;
   std::optional<CodeMatrix> codes_;
   std::optional<Matrix> code_ranges_;
+  std::optional<U64Vec> code_exceptions_;
+  double code_error_;
   mcindex::Index index_;
 };
 
@@ -438,10 +448,11 @@ NB_MODULE(_core, m) {
 
   nb::class_<BoundIndex>(m, "Index", "The index arrays, checked once and searched (internal; see mcindex.Index).")
       .def(nb::init<Matrix, std::size_t, const std::string&, U64Vec, U32Vec, std::uint32_t, U64Vec, U32Vec, U64Vec,
-                    U32Vec, std::optional<CodeMatrix>, std::optional<Matrix>>(),
+                    U32Vec, std::optional<CodeMatrix>, std::optional<Matrix>, std::optional<U64Vec>, double>(),
            nb::arg("vectors"), nb::arg("dim"), nb::arg("metric"), nb::arg("nav_offsets"), nb::arg("nav_neighbors"),
            nb::arg("entry_point"), nb::arg("clique_offsets"), nb::arg("clique_members"), nb::arg("node_offsets"),
-           nb::arg("node_cliques"), nb::arg("codes").none() = nb::none(), nb::arg("code_ranges").none() = nb::none())
+           nb::arg("node_cliques"), nb::arg("codes").none() = nb::none(), nb::arg("code_ranges").none() = nb::none(),
+           nb::arg("code_exceptions").none() = nb::none(), nb::arg("code_error") = -1.0)
       .def_prop_ro("has_codes", &BoundIndex::has_codes)
       .def_prop_ro("size", &BoundIndex::size)
       .def_prop_ro("dim", &BoundIndex::dim)

@@ -1,6 +1,7 @@
 #include "index/index.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <limits>
 #include <memory>
 #include <stdexcept>
@@ -64,10 +65,30 @@ void exact_batch(const IndexData& ix, const DistanceFactory& distance, const flo
   }
 }
 
-// Each query's candidates (nq x width, -1 padded), re-scored with the float vectors: the k
-// nearest by their true distances into out (ties by id, -1 / +inf padded).
-void rerank(const IndexData& ix, const float* queries, std::size_t nq, const std::int64_t* cand, std::size_t width,
-            const SearchParams& p, std::int64_t* out_ids, float* out_dists, QueryStats* stats) {
+// Whether a point whose code distance is at least `code` (the last of a full candidate list) can
+// be nearer than `kth`, the k-th true distance among the candidates: a code misplaces a vector by
+// at most max_error in L2 (exceptions are exact), which bounds the distance it can hide.
+bool may_hide_nearer(const Sq8Storage& c, const float* q, std::size_t dim, float kth, float code) {
+  const double e = c.max_error, slack = 1e-5 * (std::abs(static_cast<double>(kth)) + std::abs(static_cast<double>(code))) + 1e-12;
+  switch (c.metric) {
+    case Metric::L2: return std::sqrt(std::max(0.0, static_cast<double>(kth))) + e + slack > std::sqrt(std::max(0.0, static_cast<double>(code)));
+    case Metric::Cosine:  // half the squared L2 between unit vectors
+      return std::sqrt(std::max(0.0, 2.0 * kth)) + e + slack > std::sqrt(std::max(0.0, 2.0 * code));
+    case Metric::IP: {
+      double norm = 0;
+      for (std::size_t j = 0; j < dim; ++j) norm += static_cast<double>(q[j]) * q[j];
+      return static_cast<double>(kth) + std::sqrt(norm) * e + slack > code;
+    }
+  }
+  return true;
+}
+
+// Each query's candidates (nq x width, -1 padded, ranked by their codes), re-scored with the float
+// vectors: the k nearest by their true distances into out (ties by id, -1 / +inf padded). A
+// query whose full list could hide a nearer point (may_hide_nearer) says so in its stats.
+void rerank(const IndexData& ix, const float* queries, std::size_t nq, const std::int64_t* cand,
+            const float* cand_dists, std::size_t width, const SearchParams& p, std::int64_t* out_ids,
+            float* out_dists, QueryStats* stats) {
   struct Scratch {
     FlatDistance dist;
     std::vector<std::uint32_t> ids;
@@ -94,12 +115,18 @@ void rerank(const IndexData& ix, const float* queries, std::size_t nq, const std
           out_dists[q * p.k + j] = j < keep ? s.order[j].first : std::numeric_limits<float>::infinity();
         }
         stats[q].found = static_cast<std::uint32_t>(keep);
+        const bool full = s.ids.size() == width && width < stats[q].valid;
+        if (full && keep == p.k && stats[q].early_stop == 0 &&
+            may_hide_nearer(ix.codes, queries + q * ix.vectors.dim, ix.vectors.dim, s.order[keep - 1].first,
+                            cand_dists[q * width + width - 1]))
+          stats[q].early_stop = static_cast<std::uint32_t>(EarlyStop::Rerank);
       });
 }
 
 }  // namespace
 
 Index::Index(const IndexData& d) : data_(d) {
+  data_.codes.vectors = &data_.vectors;  // the exceptions' float rows: this index's own view
   const std::size_t n = d.vectors.n;
   if (n >= 0xFFFFFFFFull) throw std::invalid_argument("at most 2^32 - 2 nodes are supported");
   if (d.vectors.dim == 0 || d.vectors.stride < d.vectors.dim) throw std::invalid_argument("vectors: bad dim or stride");
@@ -118,8 +145,8 @@ Index::Index(const IndexData& d) : data_(d) {
 void Index::search(const float* queries, std::size_t nq, const Filter* filters, const std::int32_t* filter_of_query,
                    const SearchParams& p, std::int64_t* out_ids, float* out_dists, QueryStats* stats) const {
   if (nq == 0) return;
+  const DistanceFactory flat = [this] { return std::make_unique<FlatDistance>(data_.vectors); };
   if (!data_.codes.present()) {
-    const DistanceFactory flat = [this] { return std::make_unique<FlatDistance>(data_.vectors); };
     search_by(flat, queries, nq, filters, filter_of_query, p, out_ids, out_dists, stats);
     return;
   }
@@ -128,12 +155,56 @@ void Index::search(const float* queries, std::size_t nq, const Filter* filters, 
   SearchParams pc = p;
   pc.k = std::min(std::max(p.k, p.rerank), std::max<std::size_t>(size(), 1));
   pc.ef = std::max(pc.ef, pc.k);
-  std::vector<std::int64_t> cand_ids(nq * pc.k);
-  std::vector<float> cand_dists(nq * pc.k);
+  // A planned (or exact) query allowing no more points than the re-rank list would re-score them
+  // all anyway: it scans the float vectors once instead. A forced traversal runs as asked.
+  const bool may_scan = p.strategy == Strategy::Auto || p.strategy == Strategy::Exact;
+  std::vector<std::size_t> small, coded;
+  for (std::size_t q = 0; q < nq; ++q) {
+    const std::int32_t f = filter_of_query != nullptr ? filter_of_query[q] : -1;
+    const std::size_t valid = f >= 0 && !filters[f].allows_all() ? filters[f].count : size();
+    const bool scan = may_scan && valid <= pc.k;
+    (scan ? small : coded).push_back(q);
+    if (scan) stats[q] = QueryStats{}, stats[q].valid = valid;
+  }
+  exact_batch(data_, flat, queries, small, filters, filter_of_query, p, out_ids, out_dists, stats);
+  if (coded.empty() || (p.interrupt != nullptr && p.interrupt->stopped())) return;
+  const std::size_t m = coded.size(), dim = data_.vectors.dim;
+  // Mixed batches search the coded queries as a contiguous batch of their own.
+  std::vector<float> qbuf;
+  std::vector<std::int32_t> fbuf;
+  std::vector<QueryStats> sbuf;
+  const float* cq = queries;
+  const std::int32_t* cf = filter_of_query;
+  QueryStats* cs = stats;
+  if (m < nq) {
+    qbuf.resize(m * dim), sbuf.resize(m);
+    if (filter_of_query != nullptr) fbuf.resize(m);
+    for (std::size_t i = 0; i < m; ++i) {
+      std::copy_n(queries + coded[i] * dim, dim, qbuf.begin() + static_cast<std::ptrdiff_t>(i * dim));
+      if (filter_of_query != nullptr) fbuf[i] = filter_of_query[coded[i]];
+    }
+    cq = qbuf.data(), cf = filter_of_query != nullptr ? fbuf.data() : nullptr, cs = sbuf.data();
+  }
+  std::vector<std::int64_t> cand_ids(m * pc.k), ids(m * p.k);
+  std::vector<float> cand_dists(m * pc.k), dists(m * p.k);
   const DistanceFactory codes = [this] { return std::make_unique<Sq8Distance>(data_.codes); };
-  search_by(codes, queries, nq, filters, filter_of_query, pc, cand_ids.data(), cand_dists.data(), stats);
+  search_by(codes, cq, m, filters, cf, pc, cand_ids.data(), cand_dists.data(), cs);
   if (p.interrupt != nullptr && p.interrupt->stopped()) return;
-  rerank(data_, queries, nq, cand_ids.data(), pc.k, p, out_ids, out_dists, stats);
+  rerank(data_, cq, m, cand_ids.data(), cand_dists.data(), pc.k, p, ids.data(), dists.data(), cs);
+  if (p.interrupt != nullptr && p.interrupt->stopped()) return;
+  // The exact strategy stays exact: a query whose list could hide a nearer point (rare: near
+  // ties far from the query) is scanned again with the float vectors.
+  std::vector<std::size_t> rescan;
+  for (std::size_t i = 0; i < m; ++i)
+    if (cs[i].strategy == static_cast<std::int32_t>(Strategy::Exact) &&
+        cs[i].early_stop == static_cast<std::uint32_t>(EarlyStop::Rerank))
+      rescan.push_back(i);
+  exact_batch(data_, flat, cq, rescan, filters, cf, p, ids.data(), dists.data(), cs);
+  for (std::size_t i = 0; i < m; ++i) {
+    std::copy_n(ids.begin() + static_cast<std::ptrdiff_t>(i * p.k), p.k, out_ids + coded[i] * p.k);
+    std::copy_n(dists.begin() + static_cast<std::ptrdiff_t>(i * p.k), p.k, out_dists + coded[i] * p.k);
+    if (cs != stats) stats[coded[i]] = cs[i];
+  }
 }
 
 void Index::search_by(const DistanceFactory& distance, const float* queries, std::size_t nq, const Filter* filters,

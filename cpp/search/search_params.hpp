@@ -74,6 +74,7 @@ enum class EarlyStop : std::uint32_t {
   NoValidNear = 1,  // no point the descent scored near the query passes the filter
   HopLimit = 2,     // the clique traversal reached max_hops with one of its top k unexpanded
   Short = 3,        // fewer than min(k, valid) valid points found
+  Rerank = 4,       // codes: a point ranked past the re-rank list may be nearer than the k-th answer
 };
 
 struct QueryStats {
@@ -85,7 +86,7 @@ struct QueryStats {
   std::uint32_t seeds = 0;        // seeds scored before the clique traversal
   std::uint32_t fallback = 0;     // a Fallback value
   std::uint32_t found = 0;        // valid results returned (<= k)
-  std::uint32_t early_stop = 0;   // an EarlyStop value (traversals only)
+  std::uint32_t early_stop = 0;   // an EarlyStop value (forced traversals; Rerank: any strategy)
 };
 
 }  // namespace mcindex

@@ -44,7 +44,17 @@ Sq8Params train_sq8(const float* data, std::size_t n, std::size_t dim, std::size
   if (stride < dim) throw std::invalid_argument("train_sq8: stride < dim");
   if (!(options.lower >= 0.0 && options.lower <= options.upper && options.upper <= 1.0))
     throw std::invalid_argument("train_sq8: need 0 <= lower <= upper <= 1");
-  const std::vector<std::size_t> rows = sample_rows(n, options.sample, options.seed);
+  std::vector<std::size_t> rows;
+  if (options.exclude == nullptr) {
+    rows = sample_rows(n, options.sample, options.seed);
+  } else {
+    std::vector<std::size_t> kept;
+    for (std::size_t i = 0; i < n; ++i)
+      if (options.exclude[i] == 0) kept.push_back(i);
+    if (kept.empty()) throw std::invalid_argument("train_sq8: every row is excluded");
+    rows = sample_rows(kept.size(), options.sample, options.seed);
+    for (std::size_t& r : rows) r = kept[r];
+  }
   const std::size_t m = rows.size();
   // Nearest rank: at m = 100k the 0.1% / 99.9% quantiles leave out 100 values at each end.
   const auto rank = [m](double q) {
@@ -57,9 +67,13 @@ Sq8Params train_sq8(const float* data, std::size_t n, std::size_t dim, std::size
   p.scale.resize(dim);
   const std::size_t n_blocks = (dim + kDimBlock - 1) / kDimBlock;
   const int threads = options.threads > 0 ? options.threads : omp_get_max_threads();
-#pragma omp parallel num_threads(std::max(1, std::min(threads, static_cast<int>(n_blocks))))
+  const int team = std::max(1, std::min(threads, static_cast<int>(n_blocks)));
+  // The columns are allocated here, not in the workers: memory a worker thread allocates lives in
+  // its own malloc arena, which keeps it after the build (malloc_trim does not give it back).
+  std::vector<float> columns(static_cast<std::size_t>(team) * m * kDimBlock);
+#pragma omp parallel num_threads(team)
   {
-    std::vector<float> column(m * kDimBlock);
+    float* const column = columns.data() + static_cast<std::size_t>(omp_get_thread_num()) * m * kDimBlock;
 #pragma omp for schedule(dynamic, 1)
     for (std::int64_t b = 0; b < static_cast<std::int64_t>(n_blocks); ++b) {
       const std::size_t d0 = static_cast<std::size_t>(b) * kDimBlock;
@@ -69,7 +83,7 @@ Sq8Params train_sq8(const float* data, std::size_t n, std::size_t dim, std::size
         for (std::size_t j = 0; j < width; ++j) column[j * m + r] = x[j];
       }
       for (std::size_t j = 0; j < width; ++j) {
-        float* v = column.data() + j * m;
+        float* v = column + j * m;
         std::nth_element(v, v + k_lo, v + m);
         const float lo = v[k_lo];
         std::nth_element(v + k_lo, v + k_hi, v + m);  // everything past k_lo is >= lo already
@@ -88,7 +102,7 @@ Sq8Params train_sq8(const float* data, std::size_t n, std::size_t dim, std::size
 
 void encode_sq8(const float* data, std::size_t n, std::size_t dim, std::size_t stride,
                 const float* lo, const float* scale, std::uint8_t* codes, std::size_t code_stride,
-                int threads) {
+                int threads, double* miss) {
   if (stride < dim || code_stride < dim) throw std::invalid_argument("encode_sq8: stride < dim");
   const int t = threads > 0 ? threads : omp_get_max_threads();
   // Threads only pay off past a few hundred thousand values.
@@ -97,6 +111,15 @@ void encode_sq8(const float* data, std::size_t n, std::size_t dim, std::size_t s
     const float* x = data + static_cast<std::size_t>(r) * stride;
     std::uint8_t* c = codes + static_cast<std::size_t>(r) * code_stride;
     for (std::size_t d = 0; d < dim; ++d) c[d] = sq8_code(x[d], lo[d], scale[d]);
+    if (miss != nullptr) {
+      double sum = 0.0;
+      for (std::size_t d = 0; d < dim; ++d) {
+        const float rec = static_cast<float>(c[d]) * scale[d] + lo[d];
+        const double diff = static_cast<double>(rec) - static_cast<double>(x[d]);
+        sum += diff * diff;
+      }
+      miss[r] = sum;
+    }
   }
 }
 

@@ -25,6 +25,8 @@ struct Sq8TrainOptions {
   double lower = 0.001;
   double upper = 0.999;
   int threads = 0;  // 0: the OpenMP default
+  // Optional, n bytes: rows with a nonzero byte are left out (the rows a first round misplaced).
+  const std::uint8_t* exclude = nullptr;
 };
 
 // lo and scale of every dimension of n rows (row i at data + i * stride, stride >= dim), which
@@ -44,10 +46,11 @@ inline std::uint8_t sq8_code(float x, float lo, float scale) {
   return static_cast<std::uint8_t>(whole + (frac >= 0.5f ? 1 : 0));
 }
 
-// Codes of n rows into codes + i * code_stride (code_stride >= dim), in parallel over rows.
+// Codes of n rows into codes + i * code_stride (code_stride >= dim), in parallel over rows; with
+// `miss`, each row's squared L2 (in double) to its code's reconstruction as the kernels decode it.
 void encode_sq8(const float* data, std::size_t n, std::size_t dim, std::size_t stride,
                 const float* lo, const float* scale, std::uint8_t* codes, std::size_t code_stride,
-                int threads = 0);
+                int threads = 0, double* miss = nullptr);
 
 // ---- a float32 query, prepared once for the kernels --------------------------------------------
 // For sq8_l2 / sq8_l2_batch: q - lo.

@@ -31,6 +31,7 @@ import numpy as np
 from . import _core
 from ._checks import CPUS, check_int, check_metric, check_threads
 from ._progress import Progress
+from .bitmap import Bitmap
 from .exact import as_matrix, normalize_rows
 
 __all__ = ["CODES", "build_arrays"]
@@ -153,14 +154,70 @@ def build_arrays(data: Any, metric: str, params: dict[str, Any], *, stats_sample
     return header, sections, sample, pools
 
 
+#: A vector whose code misses it by more than this many times the median miss (in squared L2) is
+#: an exception, scored with its float row: quantile ranges clamp outliers of the whole data,
+#: whose codes then sit far from them (found by the degenerate-data tests).
+EXCEPTION_FACTOR = 16.0
+#: ... unless the miss is below this fraction of the typical distance to a nearest neighbour: a
+#: code that moves a vector by a small share of its neighbour gap cannot reorder its neighbours,
+#: and exceptions then stay rare on data whose per-dimension tails are long (sentence embeddings).
+NEIGHBOUR_SHARE = 0.05
+_GAP_SAMPLE = 2000
+#: Ranges retrained without the first round's exceptions are kept while at most this share of
+#: the vectors are exceptions (each costs a float row read instead of a code).
+MAX_EXCEPTION_SHARE = 0.05
+_TRAIN_ROWS = 100_000
+
+
+def neighbour_gap(vectors: np.ndarray, offsets: np.ndarray, neighbours: np.ndarray) -> float:
+    """Median, over up to _GAP_SAMPLE nodes, of the L2 distance to the nearest of their
+    navigable-graph neighbours (which hold each node's near neighbours): 0 without edges."""
+    n = len(vectors)
+    nodes = np.random.default_rng(0).choice(n, min(n, _GAP_SAMPLE), replace=False) if n else np.empty(0, np.int64)
+    gaps = []
+    for i in nodes:
+        row = neighbours[offsets[i]:offsets[i + 1]]
+        if row.size:
+            diff = vectors[row].astype(np.float64) - vectors[i]
+            gaps.append(float(np.sqrt(np.min(np.einsum("ij,ij->i", diff, diff)))))
+    return float(np.median(gaps)) if gaps else 0.0
+
+
+def _encode(vectors: np.ndarray, gap: float, exclude: np.ndarray | None = None
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]:
+    """Ranges from quantiles of the vectors (``exclude`` left out), their codes, each vector's
+    exception flag (its code's squared miss beyond EXCEPTION_FACTOR times the median miss and
+    beyond NEIGHBOUR_SHARE of ``gap``) and the largest miss (L2) of the others."""
+    lo, scale = _core.sq8_train(vectors, sample=_TRAIN_ROWS, exclude=exclude)
+    codes, miss = _core.sq8_encode_miss(vectors, lo, scale)
+    limit = max(EXCEPTION_FACTOR * float(np.median(miss)), (NEIGHBOUR_SHARE * gap) ** 2,
+                float(np.finfo(np.float32).tiny))
+    exceptions = miss > limit
+    error = float(np.sqrt(miss[~exceptions].max())) if not exceptions.all() else 0.0
+    return lo, scale, codes, exceptions, error
+
+
 def add_codes(header: dict[str, Any], sections: dict[str, np.ndarray]) -> None:
-    """8-bit codes of the vectors (per-dimension ranges from the 0.1% and 99.9% quantiles of up
-    to 100,000 rows): the sections ``codes`` and ``code_ranges`` and header version 3."""
+    """8-bit codes of the vectors: the sections ``codes``, ``code_ranges`` and
+    ``code_exceptions``, the header's ``code_error`` (the largest distance from a vector to its
+    code's reconstruction, exceptions aside) and header version 3.
+
+    The ranges of each dimension are the 0.1% and 99.9% quantiles of up to 100,000 rows. A few
+    far outliers still widen them until tight clusters share one code, which leaves a graph walk
+    among ties; so when the first round has exceptions, the ranges are trained again without
+    them (kept unless more than MAX_EXCEPTION_SHARE of the vectors become exceptions)."""
     vectors = np.ascontiguousarray(sections["vectors"][:, : int(header["dim"])])
-    lo, scale = _core.sq8_train(vectors)
-    sections["codes"] = _core.sq8_encode(vectors, lo, scale)
+    gap = neighbour_gap(vectors, sections["nav_offsets"], sections["nav_neighbors"])
+    lo, scale, codes, exceptions, error = _encode(vectors, gap)
+    if exceptions.any() and not exceptions.all():
+        second = _encode(vectors, gap, exclude=exceptions)
+        if second[3].sum() <= max(int(exceptions.sum()), MAX_EXCEPTION_SHARE * len(vectors)):
+            lo, scale, codes, exceptions, error = second
+    sections["codes"] = codes
     sections["code_ranges"] = np.ascontiguousarray(np.stack([lo, scale]), dtype=np.float32)
+    sections["code_exceptions"] = Bitmap.from_mask(exceptions).words.copy()
     header["codes"] = "sq8"
+    header["code_error"] = error * (1 + 1e-6)  # a bound: rounded up past float error
     header["format_version"] = 3
 
 

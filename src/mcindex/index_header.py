@@ -139,7 +139,13 @@ def validate_header(header: Any) -> None:
         raise IndexFormatError(f"header['codes'] must be 'none' or 'sq8', got {short(header.get('codes'))}")
     if header.get("codes", "none") == "sq8" and header["format_version"] < 3:
         raise IndexFormatError(f"header['codes'] = 'sq8' needs format version 3, got {header['format_version']}")
-    unknown = sorted(set(header) - set(_REQUIRED) - {"build", "planner", "codes"}, key=str)
+    if header.get("codes", "none") == "sq8":
+        error = header.get("code_error")
+        if not isinstance(error, (int, float)) or isinstance(error, bool) or not 0 <= error < 1e30:
+            raise IndexFormatError(f"header['code_error'] must be a finite number >= 0 with codes, got {short(error)}")
+    elif "code_error" in header:
+        raise IndexFormatError("header['code_error'] is only allowed with header['codes'] = 'sq8'")
+    unknown = sorted(set(header) - set(_REQUIRED) - {"build", "planner", "codes", "code_error"}, key=str)
     if unknown:
         raise IndexFormatError(f"header has unknown key(s): {', '.join(short(k) for k in unknown[:5])}")
     _check_fields(header["build_params"], "header['build_params']", _BUILD_PARAMS)

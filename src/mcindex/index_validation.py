@@ -35,11 +35,13 @@ SECTION_DTYPES: dict[str, tuple[str, int]] = {
 }
 
 #: The sections of an index with 8-bit codes (header "codes": "sq8"), after the eight above:
-#: the codes (one uint8 per coordinate) and their ranges (row 0 the offset, row 1 the step of
-#: each dimension: a coordinate is offset + step * code).
+#: the codes (one uint8 per coordinate), their ranges (row 0 the offset, row 1 the step of each
+#: dimension: a coordinate is offset + step * code) and the bitset of the vectors the codes
+#: misplace (outliers beyond the ranges), which searches score with their float rows.
 CODE_SECTIONS: dict[str, tuple[str, int]] = {
     "codes": ("<u1", 2),
     "code_ranges": ("<f4", 2),
+    "code_exceptions": ("<u8", 1),  # bitset: vectors the codes misplace, scored with their floats
 }
 
 _VALIDATE_ROWS = 1 << 16  # vectors are checked this many rows at a time (bounded temporaries)
@@ -161,6 +163,9 @@ def validate_index(header: Mapping[str, Any], sections: Mapping[str, np.ndarray]
     _check_vectors(arrays["vectors"], n, dim, stride)
     if "codes" in arrays:
         _check_codes(arrays["codes"], arrays["code_ranges"], n, dim)
+        words = arrays["code_exceptions"]
+        if words.shape != ((n + 63) // 64,) or (n % 64 and words.size and int(words[-1]) >> (n % 64)):
+            raise IndexFormatError(f"code_exceptions must be a bitset of {(n + 63) // 64} words over n = {n} points")
 
     degrees = _check_csr("nav_offsets", arrays["nav_offsets"], "nav_neighbors",
                          arrays["nav_neighbors"], n, n, "n")
