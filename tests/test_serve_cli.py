@@ -34,8 +34,10 @@ def test_help(capsys):
     assert 'pip install "mcindex[serve]"' in out and 'pip install "mcindex[distributed]"' in out
 
 
-def test_without_ray_serve(capsys, monkeypatch, saved):
-    monkeypatch.setitem(sys.modules, "ray", None)  # makes `import ray` raise ImportError
+@pytest.mark.parametrize("also_missing", [(), ("fastapi", "uvicorn")])
+def test_without_ray_serve(capsys, monkeypatch, saved, also_missing):
+    for module in ("ray",) + also_missing:
+        monkeypatch.setitem(sys.modules, module, None)  # makes `import module` raise ImportError
     code, out, err = run(capsys, ["serve", saved / "shop.mcc", "--ray"])
     assert code == 2 and out == ""
     assert err.count("\n") == 1 and 'pip install "mcindex[distributed]"' in err and err.startswith("mcindex: error:")

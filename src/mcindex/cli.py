@@ -630,14 +630,17 @@ def _run_serve(args: argparse.Namespace) -> int:
     if sql_limits is not None and kind == "sharded":
         raise UsageError("--sql-time-budget, --sql-memory-mb and --sql-connections apply to a collection "
                          "directory; a sharded collection's shards apply the defaults")
-    for module in ("fastapi", "uvicorn") + (("ray",) if use_ray else ()):
-        require(module, "mcindex serve")  # ImportError naming the extra: one line, exit 2
+    # With Ray the distributed extra is the one to name (it brings fastapi and uvicorn too), so
+    # Ray is checked first; ImportError naming the extra is one line, exit 2.
     if use_ray:
         try:
+            require("ray", "mcindex serve")
             require("ray.serve", "mcindex serve")
         except ImportError:
             raise ImportError('mcindex serve --ray needs Ray Serve; install it with: pip install "mcindex[distributed]"') \
                 from None
+    for module in ("fastapi", "uvicorn"):
+        require(module, "mcindex serve")
     options: dict[str, Any] = {"search_threads": args.threads}
     if args.max_queries is not None:
         options["max_queries"] = args.max_queries
