@@ -527,5 +527,10 @@ def test_close_ends_actors_and_removes_the_temporary_checkpoints(ray_local, data
     actor = sc.actors[0]
     sc.close()
     assert not os.path.exists(os.path.dirname(tmpdir))
+    # ray.kill is asynchronous: a call sent right after it may still be answered. The actor must
+    # be gone within 30 s.
+    deadline = time.monotonic() + 30
     with pytest.raises(ray.exceptions.RayActorError):
-        ray.get(actor.pid.remote(), timeout=30)
+        while time.monotonic() < deadline:
+            ray.get(actor.pid.remote(), timeout=30)
+            time.sleep(0.1)

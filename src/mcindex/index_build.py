@@ -169,18 +169,24 @@ MAX_EXCEPTION_SHARE = 0.05
 _TRAIN_ROWS = 100_000
 
 
+def _middle(x: np.ndarray) -> float:
+    """The upper median: np.partition rather than np.median, whose first call imports modules
+    that stay resident (measured by tests/test_memory.py as memory a build keeps)."""
+    return float(np.partition(x, len(x) // 2)[len(x) // 2])
+
+
 def neighbour_gap(vectors: np.ndarray, offsets: np.ndarray, neighbours: np.ndarray) -> float:
-    """Median, over up to _GAP_SAMPLE nodes, of the L2 distance to the nearest of their
+    """Median, over up to _GAP_SAMPLE evenly spaced nodes, of the L2 distance to the nearest of their
     navigable-graph neighbours (which hold each node's near neighbours): 0 without edges."""
     n = len(vectors)
-    nodes = np.random.default_rng(0).choice(n, min(n, _GAP_SAMPLE), replace=False) if n else np.empty(0, np.int64)
+    nodes = range(0, n, max(1, n // _GAP_SAMPLE))
     gaps = []
     for i in nodes:
         row = neighbours[offsets[i]:offsets[i + 1]]
         if row.size:
             diff = vectors[row].astype(np.float64) - vectors[i]
             gaps.append(float(np.sqrt(np.min(np.einsum("ij,ij->i", diff, diff)))))
-    return float(np.median(gaps)) if gaps else 0.0
+    return _middle(np.asarray(gaps)) if gaps else 0.0
 
 
 def _encode(vectors: np.ndarray, gap: float, exclude: np.ndarray | None = None
@@ -190,7 +196,7 @@ def _encode(vectors: np.ndarray, gap: float, exclude: np.ndarray | None = None
     beyond NEIGHBOUR_SHARE of ``gap``) and the largest miss (L2) of the others."""
     lo, scale = _core.sq8_train(vectors, sample=_TRAIN_ROWS, exclude=exclude)
     codes, miss = _core.sq8_encode_miss(vectors, lo, scale)
-    limit = max(EXCEPTION_FACTOR * float(np.median(miss)), (NEIGHBOUR_SHARE * gap) ** 2,
+    limit = max(EXCEPTION_FACTOR * _middle(miss), (NEIGHBOUR_SHARE * gap) ** 2,
                 float(np.finfo(np.float32).tiny))
     exceptions = miss > limit
     error = float(np.sqrt(miss[~exceptions].max())) if not exceptions.all() else 0.0
