@@ -168,42 +168,47 @@ void Index::search(const float* queries, std::size_t nq, const Filter* filters, 
   }
   exact_batch(data_, flat, queries, small, filters, filter_of_query, p, out_ids, out_dists, stats);
   if (coded.empty() || (p.interrupt != nullptr && p.interrupt->stopped())) return;
-  const std::size_t m = coded.size(), dim = data_.vectors.dim;
-  // Mixed batches search the coded queries as a contiguous batch of their own.
+  // The coded queries run in chunks: the candidate lists (rerank ids and distances per query)
+  // stay a few MB whatever the batch, and an interrupt is seen between chunks too.
+  const std::size_t dim = data_.vectors.dim;
+  const std::size_t chunk = std::max<std::size_t>(64, (std::size_t{8} << 20) / (12 * pc.k));
+  const DistanceFactory codes = [this] { return std::make_unique<Sq8Distance>(data_.codes); };
   std::vector<float> qbuf;
   std::vector<std::int32_t> fbuf;
   std::vector<QueryStats> sbuf;
-  const float* cq = queries;
-  const std::int32_t* cf = filter_of_query;
-  QueryStats* cs = stats;
-  if (m < nq) {
+  std::vector<std::int64_t> cand_ids, ids;
+  std::vector<float> cand_dists, dists;
+  std::vector<std::size_t> rescan;
+  for (std::size_t c0 = 0; c0 < coded.size(); c0 += chunk) {
+    const std::size_t m = std::min(chunk, coded.size() - c0);
+    const std::size_t* which = coded.data() + c0;
     qbuf.resize(m * dim), sbuf.resize(m);
     if (filter_of_query != nullptr) fbuf.resize(m);
     for (std::size_t i = 0; i < m; ++i) {
-      std::copy_n(queries + coded[i] * dim, dim, qbuf.begin() + static_cast<std::ptrdiff_t>(i * dim));
-      if (filter_of_query != nullptr) fbuf[i] = filter_of_query[coded[i]];
+      std::copy_n(queries + which[i] * dim, dim, qbuf.begin() + static_cast<std::ptrdiff_t>(i * dim));
+      if (filter_of_query != nullptr) fbuf[i] = filter_of_query[which[i]];
     }
-    cq = qbuf.data(), cf = filter_of_query != nullptr ? fbuf.data() : nullptr, cs = sbuf.data();
-  }
-  std::vector<std::int64_t> cand_ids(m * pc.k), ids(m * p.k);
-  std::vector<float> cand_dists(m * pc.k), dists(m * p.k);
-  const DistanceFactory codes = [this] { return std::make_unique<Sq8Distance>(data_.codes); };
-  search_by(codes, cq, m, filters, cf, pc, cand_ids.data(), cand_dists.data(), cs);
-  if (p.interrupt != nullptr && p.interrupt->stopped()) return;
-  rerank(data_, cq, m, cand_ids.data(), cand_dists.data(), pc.k, p, ids.data(), dists.data(), cs);
-  if (p.interrupt != nullptr && p.interrupt->stopped()) return;
-  // The exact strategy stays exact: a query whose list could hide a nearer point (rare: near
-  // ties far from the query) is scanned again with the float vectors.
-  std::vector<std::size_t> rescan;
-  for (std::size_t i = 0; i < m; ++i)
-    if (cs[i].strategy == static_cast<std::int32_t>(Strategy::Exact) &&
-        cs[i].early_stop == static_cast<std::uint32_t>(EarlyStop::Rerank))
-      rescan.push_back(i);
-  exact_batch(data_, flat, cq, rescan, filters, cf, p, ids.data(), dists.data(), cs);
-  for (std::size_t i = 0; i < m; ++i) {
-    std::copy_n(ids.begin() + static_cast<std::ptrdiff_t>(i * p.k), p.k, out_ids + coded[i] * p.k);
-    std::copy_n(dists.begin() + static_cast<std::ptrdiff_t>(i * p.k), p.k, out_dists + coded[i] * p.k);
-    if (cs != stats) stats[coded[i]] = cs[i];
+    const std::int32_t* cf = filter_of_query != nullptr ? fbuf.data() : nullptr;
+    cand_ids.resize(m * pc.k), cand_dists.resize(m * pc.k), ids.resize(m * p.k), dists.resize(m * p.k);
+    search_by(codes, qbuf.data(), m, filters, cf, pc, cand_ids.data(), cand_dists.data(), sbuf.data());
+    if (p.interrupt != nullptr && p.interrupt->stopped()) return;
+    rerank(data_, qbuf.data(), m, cand_ids.data(), cand_dists.data(), pc.k, p, ids.data(), dists.data(),
+           sbuf.data());
+    if (p.interrupt != nullptr && p.interrupt->stopped()) return;
+    // The exact strategy stays exact: a query whose list could hide a nearer point (rare: near
+    // ties far from the query) is scanned again with the float vectors.
+    rescan.clear();
+    for (std::size_t i = 0; i < m; ++i)
+      if (sbuf[i].strategy == static_cast<std::int32_t>(Strategy::Exact) &&
+          sbuf[i].early_stop == static_cast<std::uint32_t>(EarlyStop::Rerank))
+        rescan.push_back(i);
+    exact_batch(data_, flat, qbuf.data(), rescan, filters, cf, p, ids.data(), dists.data(), sbuf.data());
+    if (p.interrupt != nullptr && p.interrupt->stopped()) return;
+    for (std::size_t i = 0; i < m; ++i) {
+      std::copy_n(ids.begin() + static_cast<std::ptrdiff_t>(i * p.k), p.k, out_ids + which[i] * p.k);
+      std::copy_n(dists.begin() + static_cast<std::ptrdiff_t>(i * p.k), p.k, out_dists + which[i] * p.k);
+      stats[which[i]] = sbuf[i];
+    }
   }
 }
 
