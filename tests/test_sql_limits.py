@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 import pickle
 import socket
 import statistics
@@ -29,7 +30,11 @@ SLOW = "(SELECT count(*) FROM range(20000) a, range(20000) b WHERE a.range + b.r
 HUNGRY = "(SELECT len(list(r.range)) FROM range(1000000000) r) > 0"
 CHEAP = "price < 50"
 MAX_ADDED_DELAY = 0.050  # seconds: the target of the task, not to be loosened
-MARGIN = 0.25  # seconds past the budget that raising may take on a loaded two-core machine
+# Seconds past the budget that raising may take on a loaded two-core machine. Under the
+# sanitizers (CI's second step preloads libasan) every allocation DuckDB makes while unwinding an
+# interrupted query goes through ASan's allocator: measured 0.27 s past the budget there, so the
+# sanitized run allows 0.5 s. MAX_ADDED_DELAY, the issue's target, is the same in both.
+MARGIN = 0.5 if "asan" in os.environ.get("LD_PRELOAD", "") else 0.25
 
 
 def fresh(limits: SqlLimits | None = None) -> Collection:
